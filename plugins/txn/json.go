@@ -1,0 +1,240 @@
+package txn
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// TimeLayout is the wire form of event_time: RFC 3339, UTC, always six
+// fractional digits (microseconds).
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// AppendJSON appends the wire form of t to b. It writes the same bytes as
+// json.Marshal would, without reflection: the generator's hot path.
+func (t *Transaction) AppendJSON(b []byte) []byte {
+	b = append(b, `{"transaction_id":`...)
+	b = appendString(b, t.TransactionID)
+	b = append(b, `,"event_time":"`...)
+	b = t.EventTime.UTC().AppendFormat(b, TimeLayout)
+	b = append(b, `","account_id":`...)
+	b = appendString(b, t.AccountID)
+	if t.CounterpartyID != "" {
+		b = append(b, `,"counterparty_id":`...)
+		b = appendString(b, t.CounterpartyID)
+	}
+	if t.MerchantID != "" {
+		b = append(b, `,"merchant_id":`...)
+		b = appendString(b, t.MerchantID)
+	}
+	if t.MerchantCategory != "" {
+		b = append(b, `,"merchant_category":`...)
+		b = appendString(b, t.MerchantCategory)
+	}
+	b = append(b, `,"amount":`...)
+	b = t.Amount.AppendText(b)
+	b = append(b, `,"currency":`...)
+	b = appendString(b, t.Currency)
+	b = append(b, `,"type":`...)
+	b = appendString(b, t.Type)
+	b = append(b, `,"status":`...)
+	b = appendString(b, t.Status)
+	b = append(b, `,"channel":`...)
+	b = appendString(b, t.Channel)
+	b = append(b, `,"country":`...)
+	b = appendString(b, t.Country)
+	if t.CardFingerprint != "" {
+		b = append(b, `,"card_fingerprint":`...)
+		b = appendString(b, t.CardFingerprint)
+	}
+	b = append(b, `,"balance_after":`...)
+	b = t.BalanceAfter.AppendText(b)
+	b = append(b, `,"is_fraud":`...)
+	b = strconv.AppendBool(b, t.IsFraud)
+	if t.FraudScenario != "" {
+		b = append(b, `,"fraud_scenario":`...)
+		b = appendString(b, t.FraudScenario)
+	}
+	b = append(b, `,"source":`...)
+	b = appendString(b, t.Source)
+	return append(b, '}')
+}
+
+// MarshalJSON implements json.Marshaler with AppendJSON.
+func (t Transaction) MarshalJSON() ([]byte, error) { return t.AppendJSON(nil), nil }
+
+// appendString appends s as a JSON string. Plain ASCII, the common case, is
+// copied as is; anything else goes through encoding/json for exact escaping.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// wire mirrors Transaction with pointers, so that a missing field can be told
+// apart from a zero one.
+type wire struct {
+	TransactionID    *string          `json:"transaction_id"`
+	EventTime        *string          `json:"event_time"`
+	AccountID        *string          `json:"account_id"`
+	CounterpartyID   *string          `json:"counterparty_id"`
+	MerchantID       *string          `json:"merchant_id"`
+	MerchantCategory *string          `json:"merchant_category"`
+	Amount           *json.RawMessage `json:"amount"`
+	Currency         *string          `json:"currency"`
+	Type             *string          `json:"type"`
+	Status           *string          `json:"status"`
+	Channel          *string          `json:"channel"`
+	Country          *string          `json:"country"`
+	CardFingerprint  *string          `json:"card_fingerprint"`
+	BalanceAfter     *json.RawMessage `json:"balance_after"`
+	IsFraud          *bool            `json:"is_fraud"`
+	FraudScenario    *string          `json:"fraud_scenario"`
+	Source           *string          `json:"source"`
+}
+
+// FieldError is a validation failure of one field. Reason is stable and
+// short, for metrics labels; Error() gives the whole message.
+type FieldError struct {
+	Field  string
+	Reason string
+	Detail string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Reason + ": " + e.Detail
+	}
+	return fmt.Sprintf("field %s: %s: %s", e.Field, e.Reason, e.Detail)
+}
+
+// Reasons, the stable part of a FieldError.
+const (
+	ReasonMalformedJSON = "malformed_json"
+	ReasonInvalidUTF8   = "invalid_utf8"
+	ReasonMissingField  = "missing_field"
+	ReasonWrongType     = "wrong_type"
+	ReasonInvalidValue  = "invalid_value"
+)
+
+// ReasonOf returns the stable reason of a Decode or Validate error.
+func ReasonOf(err error) string {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe.Reason
+	}
+	return "unknown"
+}
+
+// Decode parses the wire form strictly and validates it. Every failure is a
+// *FieldError naming the field.
+func Decode(data []byte) (Transaction, error) {
+	var t Transaction
+	if !utf8.Valid(data) {
+		return t, &FieldError{Reason: ReasonInvalidUTF8, Detail: "message is not valid UTF-8"}
+	}
+	var w wire
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return t, &FieldError{Field: te.Field, Reason: ReasonWrongType, Detail: fmt.Sprintf("expected %s, got %s", jsonKind(te.Type.String()), te.Value)}
+		}
+		return t, &FieldError{Reason: ReasonMalformedJSON, Detail: err.Error()}
+	}
+	if dec.More() {
+		return t, &FieldError{Reason: ReasonMalformedJSON, Detail: "trailing data after the JSON object"}
+	}
+	required := []struct {
+		name string
+		v    *string
+		dst  *string
+	}{
+		{"transaction_id", w.TransactionID, &t.TransactionID},
+		{"account_id", w.AccountID, &t.AccountID},
+		{"currency", w.Currency, &t.Currency},
+		{"type", w.Type, &t.Type},
+		{"status", w.Status, &t.Status},
+		{"channel", w.Channel, &t.Channel},
+		{"country", w.Country, &t.Country},
+		{"source", w.Source, &t.Source},
+	}
+	for _, f := range required {
+		if f.v == nil {
+			return t, missing(f.name)
+		}
+		*f.dst = *f.v
+	}
+	for _, f := range []struct {
+		v   *string
+		dst *string
+	}{
+		{w.CounterpartyID, &t.CounterpartyID},
+		{w.MerchantID, &t.MerchantID},
+		{w.MerchantCategory, &t.MerchantCategory},
+		{w.CardFingerprint, &t.CardFingerprint},
+		{w.FraudScenario, &t.FraudScenario},
+	} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if w.EventTime == nil {
+		return t, missing("event_time")
+	}
+	et, err := time.Parse(time.RFC3339Nano, *w.EventTime)
+	if err != nil {
+		return t, &FieldError{Field: "event_time", Reason: ReasonInvalidValue, Detail: "not an RFC 3339 timestamp: " + strconv.Quote(*w.EventTime)}
+	}
+	t.EventTime = et.UTC().Truncate(time.Microsecond)
+	if t.Amount, err = decodeAmount("amount", w.Amount); err != nil {
+		return t, err
+	}
+	if t.BalanceAfter, err = decodeAmount("balance_after", w.BalanceAfter); err != nil {
+		return t, err
+	}
+	if w.IsFraud == nil {
+		return t, missing("is_fraud")
+	}
+	t.IsFraud = *w.IsFraud
+	return t, Validate(&t)
+}
+
+func missing(field string) error {
+	return &FieldError{Field: field, Reason: ReasonMissingField, Detail: "required"}
+}
+
+func decodeAmount(field string, raw *json.RawMessage) (Amount, error) {
+	if raw == nil || string(*raw) == "null" {
+		return 0, missing(field)
+	}
+	b := []byte(*raw)
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[' || b[0] == 't' || b[0] == 'f') {
+		return 0, &FieldError{Field: field, Reason: ReasonWrongType, Detail: "expected a decimal number, got " + string(b)}
+	}
+	var a Amount
+	if err := a.UnmarshalJSON(b); err != nil {
+		return 0, &FieldError{Field: field, Reason: ReasonInvalidValue, Detail: fmt.Sprintf("%s: %s", err, b)}
+	}
+	return a, nil
+}
+
+func jsonKind(goType string) string {
+	switch goType {
+	case "string", "*string":
+		return "string"
+	case "bool", "*bool":
+		return "boolean"
+	}
+	return goType
+}
