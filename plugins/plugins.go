@@ -1,0 +1,7 @@
+// Package plugins registers every trstream component with Benthos. Import it
+// for its side effects, as cmd/trstream does.
+package plugins
+
+import (
+	_ "github.com/trstream/trstream/plugins/txn"
+)
