@@ -6,7 +6,7 @@ import "github.com/urfave/cli/v2"
 // calls the same package as the plugin it mirrors.
 func commands() []*cli.Command {
 	var cs []*cli.Command
-	for _, c := range []func() *cli.Command{devCommand, lakeCommand, compactCommand, sqlCommand, serveCommand, docsCommand} {
+	for _, c := range []func() *cli.Command{devCommand, topicsCommand, lakeCommand, compactCommand, sqlCommand, serveCommand, docsCommand} {
 		if cmd := c(); cmd != nil {
 			cs = append(cs, cmd)
 		}
