@@ -1,0 +1,177 @@
+// Package redpanda provides the `redpanda` input and output, Kafka API
+// components built on franz-go whose configuration follows Redpanda
+// Connect's components of the same name.
+package redpanda
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// Fields shared by the input and the output.
+const (
+	fieldSeedBrokers   = "seed_brokers"
+	fieldClientID      = "client_id"
+	fieldTLS           = "tls"
+	fieldSASL          = "sasl"
+	fieldSASLMechanism = "mechanism"
+	fieldSASLUsername  = "username"
+	fieldSASLPassword  = "password"
+)
+
+// SASL mechanisms we support; anything else is rejected when the config is
+// linted (enum field) and again when it is parsed.
+const (
+	saslPlain       = "PLAIN"
+	saslScramSHA256 = "SCRAM-SHA-256"
+	saslScramSHA512 = "SCRAM-SHA-512"
+)
+
+// clientFields returns the connection fields every redpanda component has.
+func clientFields() []*service.ConfigField {
+	return []*service.ConfigField{
+		service.NewStringListField(fieldSeedBrokers).
+			Description("A list of broker addresses to connect to in order to establish connections. If an item of the list contains commas it will be expanded into multiple addresses.").
+			Example([]string{"localhost:9092"}).
+			Example([]string{"foo:9092", "bar:9092"}).
+			Example([]string{"foo:9092,bar:9092"}),
+		service.NewStringField(fieldClientID).
+			Description("An identifier for the client connection.").
+			Default("trstream").
+			Advanced(),
+		service.NewTLSToggledField(fieldTLS),
+		service.NewObjectListField(fieldSASL,
+			service.NewStringEnumField(fieldSASLMechanism, saslPlain, saslScramSHA256, saslScramSHA512).
+				Description("The SASL mechanism to use.").
+				LintRule(enumLintRule(fieldSASLMechanism, saslPlain, saslScramSHA256, saslScramSHA512)),
+			service.NewStringField(fieldSASLUsername).
+				Description("The username to authenticate with.").
+				Default(""),
+			service.NewStringField(fieldSASLPassword).
+				Description("The password to authenticate with.").
+				Default("").
+				Secret(),
+		).
+			Description("Specify one or more methods of SASL authentication. SASL is tried in order; if the broker supports the first mechanism, all connections will use that mechanism. If the first mechanism fails, the client will pick the first supported mechanism. If the broker does not support any client mechanisms, connections will fail.").
+			Example([]any{map[string]any{
+				fieldSASLMechanism: saslScramSHA512,
+				fieldSASLUsername:  "foo",
+				fieldSASLPassword:  "bar",
+			}}).
+			Optional().
+			Advanced(),
+	}
+}
+
+// enumLintRule replaces the stock enum lint so the error names the field;
+// the stock message ("value X is not a valid option for this field") does not
+// say which field when it is nested in a list.
+func enumLintRule(field string, options ...string) string {
+	quoted := make([]string, len(options))
+	for i, o := range options {
+		quoted[i] = strconv.Quote(o)
+	}
+	return fmt.Sprintf(`root = if ![%s].contains(this.string()) {
+  "field %s: value %%v is not a valid option, expected one of: %s".format(this.string())
+}`, strings.Join(quoted, ", "), field, strings.Join(options, ", "))
+}
+
+// seedBrokersFromConfig flattens the seed_brokers list, splitting entries on
+// commas and dropping empties, and fails when nothing is left.
+func seedBrokersFromConfig(conf *service.ParsedConfig) ([]string, error) {
+	raw, err := conf.FieldStringList(fieldSeedBrokers)
+	if err != nil {
+		return nil, err
+	}
+	var brokers []string
+	for _, entry := range raw {
+		for _, b := range strings.Split(entry, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+	}
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("field %s: at least one broker address is required", fieldSeedBrokers)
+	}
+	return brokers, nil
+}
+
+// saslFromConfig builds the SASL mechanisms; an unknown mechanism is an error
+// naming the field even when the config skipped linting.
+func saslFromConfig(conf *service.ParsedConfig) ([]sasl.Mechanism, error) {
+	if !conf.Contains(fieldSASL) {
+		return nil, nil
+	}
+	list, err := conf.FieldObjectList(fieldSASL)
+	if err != nil {
+		return nil, err
+	}
+	var mechs []sasl.Mechanism
+	for i, c := range list {
+		mech, err := c.FieldString(fieldSASLMechanism)
+		if err != nil {
+			return nil, fmt.Errorf("field %s[%d].%s: %w", fieldSASL, i, fieldSASLMechanism, err)
+		}
+		user, err := c.FieldString(fieldSASLUsername)
+		if err != nil {
+			return nil, err
+		}
+		pass, err := c.FieldString(fieldSASLPassword)
+		if err != nil {
+			return nil, err
+		}
+		switch mech {
+		case saslPlain:
+			mechs = append(mechs, plain.Auth{User: user, Pass: pass}.AsMechanism())
+		case saslScramSHA256:
+			mechs = append(mechs, scram.Auth{User: user, Pass: pass}.AsSha256Mechanism())
+		case saslScramSHA512:
+			mechs = append(mechs, scram.Auth{User: user, Pass: pass}.AsSha512Mechanism())
+		default:
+			return nil, fmt.Errorf("field %s[%d].%s: unsupported mechanism %q, expected one of %s, %s, %s",
+				fieldSASL, i, fieldSASLMechanism, mech, saslPlain, saslScramSHA256, saslScramSHA512)
+		}
+	}
+	return mechs, nil
+}
+
+// clientOptsFromConfig turns the shared connection fields into kgo options.
+func clientOptsFromConfig(conf *service.ParsedConfig) ([]kgo.Opt, error) {
+	brokers, err := seedBrokersFromConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+	clientID, err := conf.FieldString(fieldClientID)
+	if err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
+	if clientID != "" {
+		opts = append(opts, kgo.ClientID(clientID))
+	}
+
+	tlsConf, tlsEnabled, err := conf.FieldTLSToggled(fieldTLS)
+	if err != nil {
+		return nil, fmt.Errorf("field %s: %w", fieldTLS, err)
+	}
+	if tlsEnabled {
+		opts = append(opts, kgo.DialTLSConfig(tlsConf))
+	}
+
+	mechs, err := saslFromConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+	if len(mechs) > 0 {
+		opts = append(opts, kgo.SASL(mechs...))
+	}
+	return opts, nil
+}

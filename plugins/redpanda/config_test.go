@@ -1,0 +1,209 @@
+package redpanda
+
+import (
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+)
+
+// buildComponent lints the YAML like a real config load does, then parses it
+// with the component's spec and runs its constructor.
+func buildComponent(kind, yaml string) error {
+	sb := service.NewStreamBuilder()
+	var spec *service.ConfigSpec
+	var err error
+	switch kind {
+	case "input":
+		spec = redpandaInputConfigSpec()
+		err = sb.AddInputYAML("redpanda:\n" + indent(yaml))
+	default:
+		spec = redpandaOutputConfigSpec()
+		err = sb.AddOutputYAML("redpanda:\n" + indent(yaml))
+	}
+	if err != nil {
+		return err
+	}
+	conf, err := spec.ParseYAML(yaml, nil)
+	if err != nil {
+		return err
+	}
+	res := service.MockResources()
+	if kind == "input" {
+		_, err = newRedpandaReaderFromConfig(conf, res)
+	} else {
+		_, err = newRedpandaWriterFromConfig(conf, res)
+	}
+	return err
+}
+
+func indent(s string) string {
+	out := ""
+	for _, l := range splitLines(s) {
+		out += "  " + l + "\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			lines = append(lines, s[start:i])
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		lines = append(lines, s[start:])
+	}
+	return lines
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		kind    string
+		yaml    string
+		wantErr string // substring; empty means valid
+	}{
+		{
+			name: "input minimal",
+			kind: "input",
+			yaml: "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\n",
+		},
+		{
+			name: "input comma separated brokers and partitions",
+			kind: "input",
+			yaml: "seed_brokers: [ 'a:9092,b:9092' ]\ntopics: [ 'foo:0,foo:2-4' ]\n",
+		},
+		{
+			name:    "input unknown field",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nnot_a_field: 1\n",
+			wantErr: "not_a_field",
+		},
+		{
+			name:    "input no brokers",
+			kind:    "input",
+			yaml:    "seed_brokers: []\ntopics: [ foo ]\n",
+			wantErr: "seed_brokers",
+		},
+		{
+			name:    "input blank broker",
+			kind:    "input",
+			yaml:    "seed_brokers: [ ' , ' ]\ntopics: [ foo ]\n",
+			wantErr: "seed_brokers",
+		},
+		{
+			name:    "input unknown sasl mechanism",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nsasl:\n  - mechanism: KERBEROS\n    username: u\n    password: p\n",
+			wantErr: "mechanism",
+		},
+		{
+			name:    "input partition with consumer group",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ 'foo:1' ]\nconsumer_group: cg\n",
+			wantErr: "topics",
+		},
+		{
+			name:    "input bad partition range",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ 'foo:5-1' ]\n",
+			wantErr: "topics",
+		},
+		{
+			name:    "input committed without group",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nstart_offset: committed\n",
+			wantErr: "start_offset",
+		},
+		{
+			name:    "input unknown start offset",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nstart_offset: middle\n",
+			wantErr: "start_offset",
+		},
+		{
+			name:    "input bad fetch size",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nfetch_max_bytes: lots\n",
+			wantErr: "fetch_max_bytes",
+		},
+		{
+			name: "output minimal",
+			kind: "output",
+			yaml: "seed_brokers: [ localhost:9092 ]\ntopic: foo\n",
+		},
+		{
+			name: "output full",
+			kind: "output",
+			yaml: "seed_brokers: [ localhost:9092 ]\ntopic: ${! meta(\"t\") }\nkey: ${! json(\"id\") }\npartitioner: manual\npartition: '0'\ncompression: zstd\nsasl:\n  - mechanism: SCRAM-SHA-512\n    username: u\n    password: p\nmetadata:\n  include_prefixes: [ x_ ]\n",
+		},
+		{
+			name:    "output unknown field",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\nnope: true\n",
+			wantErr: "nope",
+		},
+		{
+			name:    "output no brokers",
+			kind:    "output",
+			yaml:    "seed_brokers: []\ntopic: foo\n",
+			wantErr: "seed_brokers",
+		},
+		{
+			name:    "output unknown sasl mechanism",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\nsasl:\n  - mechanism: OAUTHBEARER\n",
+			wantErr: "mechanism",
+		},
+		{
+			name:    "output unknown compression",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\ncompression: brotli\n",
+			wantErr: "compression",
+		},
+		{
+			name:    "output manual partitioner without partition",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\npartitioner: manual\n",
+			wantErr: "partition",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := buildComponent(tt.kind, tt.yaml)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+// TestConfigSASLMechanismParse checks the constructor rejects an unknown
+// mechanism even when linting was skipped.
+func TestConfigSASLMechanismParse(t *testing.T) {
+	conf, err := redpandaOutputConfigSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopic: foo\nsasl:\n  - mechanism: GSSAPI\n", nil)
+	require.NoError(t, err)
+	_, err = newRedpandaWriterFromConfig(conf, service.MockResources())
+	require.ErrorContains(t, err, "sasl[0].mechanism")
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int32{
+		"32KB": 32000, "50MiB": 50 << 20, "1MB": 1000000, "1mib": 1 << 20, "100": 100, "2 KiB": 2048,
+	} {
+		got, err := parseBytes(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "x", "-1", "5GB", "1.5MB"} {
+		_, err := parseBytes(in)
+		require.Error(t, err, in)
+	}
+}

@@ -1,0 +1,730 @@
+package redpanda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	riFieldTopics                 = "topics"
+	riFieldRegexpTopics           = "regexp_topics"
+	riFieldConsumerGroup          = "consumer_group"
+	riFieldStartOffset            = "start_offset"
+	riFieldCommitPeriod           = "commit_period"
+	riFieldFetchMaxBytes          = "fetch_max_bytes"
+	riFieldFetchMaxWait           = "fetch_max_wait"
+	riFieldFetchMaxPartitionBytes = "fetch_max_partition_bytes"
+	riFieldRackID                 = "rack_id"
+	riFieldMaxYieldBatchBytes     = "max_yield_batch_bytes"
+	riFieldSessionTimeout         = "session_timeout"
+	riFieldRebalanceTimeout       = "rebalance_timeout"
+	riFieldHeartbeatInterval      = "heartbeat_interval"
+)
+
+const (
+	startOffsetEarliest  = "earliest"
+	startOffsetLatest    = "latest"
+	startOffsetCommitted = "committed"
+)
+
+func redpandaInputConfigSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Stable().
+		Categories("Services").
+		Summary("Consumes data from a Redpanda (Kafka API) broker, committing offsets only once messages are delivered.").
+		Description(`
+Records are read with the franz-go client. Each fetch is yielded downstream as batches, one or more per partition, so throughput does not depend on one record per round trip.
+
+== Delivery guarantees
+
+With a `+"`consumer_group`"+` offsets are committed every `+"`commit_period`"+` and when the input closes. An offset is only committed once every message at or below it in that partition has been acknowledged, so acknowledgements arriving out of order never cause a record to be skipped. Rejected (nacked) messages are replayed when `+"`auto_replay_nacks`"+` is true (the default); when it is false they are dropped and their offsets committed, as in Redpanda Connect.
+
+When a rebalance revokes partitions from this member, it first commits what it has acknowledged for them and then stops delivering their buffered records; anything still in flight is redelivered by the new owner (at-least-once, duplicates possible).
+
+Without a consumer group nothing is committed and every restart begins at `+"`start_offset`"+`.
+
+== Metadata
+
+This input adds the following metadata fields to each message:
+
+`+"```text"+`
+- kafka_key
+- kafka_topic
+- kafka_partition
+- kafka_offset
+- kafka_lag
+- kafka_timestamp_ms
+- kafka_timestamp_unix
+- kafka_tombstone_message
+- All record headers
+`+"```"+`
+
+== Metrics
+
+The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports how many records of each partition remain after the last fetched record.
+`).
+		Fields(clientFields()...).
+		Fields(
+			service.NewStringListField(riFieldTopics).
+				Description("A list of topics to consume from. Multiple comma separated topics can be listed in a single element. When no `consumer_group` is set, partitions can be chosen explicitly with `topic:partition` or a range with `topic:start-end` (inclusive).").
+				Example([]string{"foo", "bar"}).
+				Example([]string{"things.*"}).
+				Example([]string{"foo,bar"}).
+				Example([]string{"foo:0", "bar:1", "bar:3"}).
+				Example([]string{"foo:0,bar:1,bar:3"}).
+				Example([]string{"foo:0-5"}),
+			service.NewBoolField(riFieldRegexpTopics).
+				Description("Whether listed topics should be interpreted as regular expression patterns for matching multiple topics.").
+				Default(false),
+			service.NewStringField(riFieldConsumerGroup).
+				Description("An optional consumer group to consume as. When specified the partitions of specified topics are automatically distributed across consumers sharing a consumer group, and partition offsets are automatically committed and resumed under this name.").
+				Optional(),
+			service.NewStringAnnotatedEnumField(riFieldStartOffset, map[string]string{
+				startOffsetEarliest:  "Start from the earliest offset. Corresponds to Kafka's `auto.offset.reset=earliest` option.",
+				startOffsetLatest:    "Start from the latest offset. Corresponds to Kafka's `auto.offset.reset=latest` option.",
+				startOffsetCommitted: "Prevents consuming a partition in a consumer group if the partition has no prior commits. Corresponds to Kafka's `auto.offset.reset=none` option. Requires `consumer_group`.",
+			}).
+				Description("Determines which offset to start consuming from for partitions without a committed offset (or every partition when there is no consumer group).").
+				LintRule(enumLintRule(riFieldStartOffset, startOffsetEarliest, startOffsetLatest, startOffsetCommitted)).
+				Default(startOffsetEarliest).
+				Advanced(),
+			service.NewDurationField(riFieldCommitPeriod).
+				Description("The period of time between each commit of the current partition offsets. Offsets are always committed during shutdown.").
+				Default("5s").
+				Advanced(),
+			service.NewStringField(riFieldFetchMaxBytes).
+				Description("Sets the maximum amount of bytes a broker will try to send during a fetch. Note that brokers may not obey this limit if it has records larger than this limit. This is the equivalent to the Java fetch.max.bytes setting.").
+				Default("50MiB").
+				Advanced(),
+			service.NewDurationField(riFieldFetchMaxWait).
+				Description("Sets the maximum amount of time a broker will wait for a fetch response to hit the minimum number of required bytes. This is the equivalent to the Java fetch.max.wait.ms setting.").
+				Default("5s").
+				Advanced(),
+			service.NewStringField(riFieldFetchMaxPartitionBytes).
+				Description("Sets the maximum amount of bytes that will be consumed for a single partition in a fetch request. Note that if a single batch is larger than this number, that batch will still be returned so the client can make progress. This is the equivalent to the Java fetch.max.partition.bytes setting.").
+				Default("1MiB").
+				Advanced(),
+			service.NewStringField(riFieldRackID).
+				Description("A rack specifies where the client is physically located and changes fetch requests to consume from the closest replica as opposed to the leader replica.").
+				Default("").
+				Advanced(),
+			service.NewStringField(riFieldMaxYieldBatchBytes).
+				Description("The maximum size of each batch yielded downstream. A fetch of a partition larger than this is split into several batches; a single record larger than this is yielded alone.").
+				Default("32KB").
+				Advanced(),
+			service.NewDurationField(riFieldSessionTimeout).
+				Description("The period of time after which a silent consumer group member is removed from the group.").
+				Default("45s").
+				Advanced(),
+			service.NewDurationField(riFieldRebalanceTimeout).
+				Description("The period of time a consumer group member has to finish revoking partitions and rejoin during a rebalance.").
+				Default("45s").
+				Advanced(),
+			service.NewDurationField(riFieldHeartbeatInterval).
+				Description("The period of time between consumer group heartbeats, which is also how quickly a member notices a rebalance.").
+				Default("3s").
+				Advanced(),
+			service.NewAutoRetryNacksToggleField(),
+		).
+		Example("Consumer group", "Consume two topics as a member of a consumer group, committing offsets every second.", `
+input:
+  redpanda:
+    seed_brokers: [ localhost:9092 ]
+    topics: [ orders, payments ]
+    consumer_group: billing
+    commit_period: 1s
+`).
+		Example("Explicit partitions", "Read partitions 0 to 3 of a topic from the start, without a consumer group.", `
+input:
+  redpanda:
+    seed_brokers: [ localhost:9092 ]
+    topics: [ "orders:0-3" ]
+    start_offset: earliest
+`)
+}
+
+func init() {
+	service.MustRegisterBatchInput("redpanda", redpandaInputConfigSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
+			r, err := newRedpandaReaderFromConfig(conf, mgr)
+			if err != nil {
+				return nil, err
+			}
+			if r.autoReplay {
+				return service.AutoRetryNacksBatched(r), nil
+			}
+			return r, nil
+		})
+}
+
+//------------------------------------------------------------------------------
+
+// topicPartition identifies one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// pendingBatch is a slice of a fetch waiting to be yielded by ReadBatch.
+type pendingBatch struct {
+	tp    topicPartition
+	owner *checkpointer // the partition's checkpointer when fetched
+	cp    *checkpoint
+	batch service.MessageBatch
+}
+
+type redpandaReader struct {
+	log        *service.Logger
+	lag        *service.MetricGauge
+	opts       []kgo.Opt
+	group      string
+	autoReplay bool
+	period     time.Duration
+	yieldBytes int
+
+	mu      sync.Mutex
+	client  *kgo.Client
+	parts   map[topicPartition]*checkpointer
+	pending []pendingBatch
+
+	closing    atomic.Bool
+	stopCommit chan struct{}
+	commitDone chan struct{}
+}
+
+func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*redpandaReader, error) {
+	r := &redpandaReader{
+		log:   mgr.Logger(),
+		lag:   mgr.Metrics().NewGauge("redpanda_lag", "topic", "partition"),
+		parts: map[topicPartition]*checkpointer{},
+	}
+
+	opts, err := clientOptsFromConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+
+	if conf.Contains(riFieldConsumerGroup) {
+		if r.group, err = conf.FieldString(riFieldConsumerGroup); err != nil {
+			return nil, err
+		}
+	}
+
+	rawTopics, err := conf.FieldStringList(riFieldTopics)
+	if err != nil {
+		return nil, err
+	}
+	regex, err := conf.FieldBool(riFieldRegexpTopics)
+	if err != nil {
+		return nil, err
+	}
+
+	startStr, err := conf.FieldString(riFieldStartOffset)
+	if err != nil {
+		return nil, err
+	}
+	var start kgo.Offset
+	switch startStr {
+	case startOffsetEarliest:
+		start = kgo.NewOffset().AtStart()
+		// Never silently skip data when a committed offset fell off the log.
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	case startOffsetLatest:
+		start = kgo.NewOffset().AtEnd()
+	case startOffsetCommitted:
+		if r.group == "" {
+			return nil, fmt.Errorf("field %s: %q requires field %s to be set", riFieldStartOffset, startStr, riFieldConsumerGroup)
+		}
+		start = kgo.NewOffset().AtCommitted()
+	default:
+		return nil, fmt.Errorf("field %s: unknown value %q, expected %s, %s or %s",
+			riFieldStartOffset, startStr, startOffsetEarliest, startOffsetLatest, startOffsetCommitted)
+	}
+	opts = append(opts, kgo.ConsumeStartOffset(start))
+
+	topics, partitions, err := parseTopics(rawTopics, start)
+	if err != nil {
+		return nil, err
+	}
+	if len(partitions) > 0 {
+		if r.group != "" {
+			return nil, fmt.Errorf("field %s: explicit partitions (topic:partition) cannot be used with field %s", riFieldTopics, riFieldConsumerGroup)
+		}
+		if regex {
+			return nil, fmt.Errorf("field %s: explicit partitions (topic:partition) cannot be used with field %s", riFieldTopics, riFieldRegexpTopics)
+		}
+		opts = append(opts, kgo.ConsumePartitions(partitions))
+	}
+	if regex {
+		for _, t := range topics {
+			if _, err := regexp.Compile(t); err != nil {
+				return nil, fmt.Errorf("field %s: invalid regular expression %q: %w", riFieldTopics, t, err)
+			}
+		}
+		opts = append(opts, kgo.ConsumeRegex())
+	}
+	if len(topics) > 0 {
+		opts = append(opts, kgo.ConsumeTopics(topics...))
+	}
+
+	period, err := conf.FieldDuration(riFieldCommitPeriod)
+	if err != nil {
+		return nil, err
+	}
+	if period <= 0 {
+		return nil, fmt.Errorf("field %s: must be greater than zero", riFieldCommitPeriod)
+	}
+	r.period = period
+
+	maxBytes, err := bytesField(conf, riFieldFetchMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	maxPartBytes, err := bytesField(conf, riFieldFetchMaxPartitionBytes)
+	if err != nil {
+		return nil, err
+	}
+	maxWait, err := conf.FieldDuration(riFieldFetchMaxWait)
+	if err != nil {
+		return nil, err
+	}
+	yield, err := bytesField(conf, riFieldMaxYieldBatchBytes)
+	if err != nil {
+		return nil, err
+	}
+	r.yieldBytes = int(yield)
+	opts = append(opts,
+		kgo.FetchMaxBytes(maxBytes),
+		kgo.FetchMaxPartitionBytes(maxPartBytes),
+		kgo.FetchMaxWait(maxWait),
+	)
+
+	rack, err := conf.FieldString(riFieldRackID)
+	if err != nil {
+		return nil, err
+	}
+	if rack != "" {
+		opts = append(opts, kgo.Rack(rack))
+	}
+
+	if r.group != "" {
+		session, err := conf.FieldDuration(riFieldSessionTimeout)
+		if err != nil {
+			return nil, err
+		}
+		rebalance, err := conf.FieldDuration(riFieldRebalanceTimeout)
+		if err != nil {
+			return nil, err
+		}
+		heartbeat, err := conf.FieldDuration(riFieldHeartbeatInterval)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts,
+			kgo.ConsumerGroup(r.group),
+			kgo.SessionTimeout(session),
+			kgo.RebalanceTimeout(rebalance),
+			kgo.HeartbeatInterval(heartbeat),
+			// We commit marks ourselves: only fully acked prefixes.
+			kgo.DisableAutoCommit(),
+			// A rebalance waits until a polled fetch is registered with
+			// the checkpointers, so revocation sees every offset we own.
+			kgo.BlockRebalanceOnPoll(),
+			kgo.OnPartitionsRevoked(r.onRevoked),
+			kgo.OnPartitionsLost(r.onLost),
+		)
+	}
+
+	if r.autoReplay, err = conf.FieldBool(service.AutoRetryNacksToggleFieldName); err != nil {
+		return nil, err
+	}
+	r.opts = opts
+	return r, nil
+}
+
+// bytesField parses a human readable byte size such as 50MiB or 32KB.
+func bytesField(conf *service.ParsedConfig, name string) (int32, error) {
+	s, err := conf.FieldString(name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := parseBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("field %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// parseBytes accepts a plain integer or a number with a B/KB/KiB/MB/MiB/GB/GiB
+// suffix (case insensitive).
+func parseBytes(s string) (int32, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"B", 1},
+	} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid byte size %q", s)
+	}
+	n *= mult
+	if n <= 0 || n > 1<<31-1 {
+		return 0, fmt.Errorf("byte size %q out of range", s)
+	}
+	return int32(n), nil
+}
+
+// parseTopics expands comma separated entries and splits the topic:partition
+// and topic:start-end forms out of the plain topic names.
+func parseTopics(raw []string, start kgo.Offset) ([]string, map[string]map[int32]kgo.Offset, error) {
+	var topics []string
+	var partitions map[string]map[int32]kgo.Offset
+	for _, entry := range raw {
+		for _, t := range strings.Split(entry, ",") {
+			if t = strings.TrimSpace(t); t == "" {
+				continue
+			}
+			name, spec, ok := strings.Cut(t, ":")
+			if !ok {
+				topics = append(topics, t)
+				continue
+			}
+			lo, hi, isRange := strings.Cut(spec, "-")
+			first, err := strconv.ParseInt(lo, 10, 32)
+			if err != nil || name == "" || first < 0 {
+				return nil, nil, fmt.Errorf("field %s: invalid partition in %q", riFieldTopics, t)
+			}
+			last := first
+			if isRange {
+				if last, err = strconv.ParseInt(hi, 10, 32); err != nil || last < first {
+					return nil, nil, fmt.Errorf("field %s: invalid partition range in %q", riFieldTopics, t)
+				}
+			}
+			if partitions == nil {
+				partitions = map[string]map[int32]kgo.Offset{}
+			}
+			if partitions[name] == nil {
+				partitions[name] = map[int32]kgo.Offset{}
+			}
+			for p := first; p <= last; p++ {
+				partitions[name][int32(p)] = start
+			}
+		}
+	}
+	if len(topics) == 0 && len(partitions) == 0 {
+		return nil, nil, fmt.Errorf("field %s: at least one topic is required", riFieldTopics)
+	}
+	return topics, partitions, nil
+}
+
+//------------------------------------------------------------------------------
+
+func (r *redpandaReader) Connect(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.client != nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(r.opts...)
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	// Fail Connect (and let Benthos back off) when no broker answers.
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return fmt.Errorf("pinging brokers: %w", err)
+	}
+	r.client = cl
+	r.closing.Store(false)
+	if r.group != "" {
+		r.stopCommit = make(chan struct{})
+		r.commitDone = make(chan struct{})
+		go r.commitLoop(cl, r.stopCommit, r.commitDone)
+	}
+	return nil
+}
+
+func (r *redpandaReader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	for {
+		r.mu.Lock()
+		cl := r.client
+		if cl == nil {
+			r.mu.Unlock()
+			return nil, nil, service.ErrNotConnected
+		}
+		if len(r.pending) > 0 {
+			pb := r.pending[0]
+			r.pending[0] = pendingBatch{}
+			r.pending = r.pending[1:]
+			current := r.parts[pb.tp] == pb.owner
+			r.mu.Unlock()
+			if !current {
+				// Revoked since it was fetched: the new owner will
+				// deliver it, so drop it here.
+				continue
+			}
+			return pb.batch, r.ackFn(pb.owner, pb.cp), nil
+		}
+		r.mu.Unlock()
+
+		fetches := cl.PollFetches(ctx)
+		if fetches.IsClientClosed() {
+			return nil, nil, service.ErrNotConnected
+		}
+		if err := ctx.Err(); err != nil {
+			cl.AllowRebalance()
+			return nil, nil, err
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				r.log.Errorf("fetching %s/%d: %v", topic, partition, err)
+			}
+		})
+
+		r.mu.Lock()
+		fetches.EachPartition(r.enqueue)
+		r.mu.Unlock()
+		// Everything polled is now tracked; a revocation can proceed and
+		// will commit and drop what it needs to.
+		cl.AllowRebalance()
+	}
+}
+
+// enqueue turns one fetched partition into pending batches of at most
+// yieldBytes each and tracks them. Called with r.mu held.
+func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
+	if len(p.Records) == 0 {
+		return
+	}
+	tp := topicPartition{p.Topic, p.Partition}
+	owner := r.parts[tp]
+	if owner == nil {
+		owner = newCheckpointer()
+		r.parts[tp] = owner
+	}
+
+	last := p.Records[len(p.Records)-1]
+	r.lag.Set(max(p.HighWatermark-last.Offset-1, 0), p.Topic, strconv.Itoa(int(p.Partition)))
+
+	var batch service.MessageBatch
+	size := 0
+	flush := func(rec *kgo.Record) {
+		r.pending = append(r.pending, pendingBatch{
+			tp:    tp,
+			owner: owner,
+			cp:    owner.Track(rec.Offset, rec.LeaderEpoch),
+			batch: batch,
+		})
+		batch, size = nil, 0
+	}
+	for i, rec := range p.Records {
+		recSize := len(rec.Key) + len(rec.Value)
+		if len(batch) > 0 && size+recSize > r.yieldBytes {
+			flush(p.Records[i-1])
+		}
+		batch = append(batch, recordToMessage(rec, p.HighWatermark))
+		size += recSize
+	}
+	flush(last)
+}
+
+// recordToMessage copies a record into a message with kafka_* metadata and
+// one metadata entry per header.
+func recordToMessage(rec *kgo.Record, highWatermark int64) *service.Message {
+	msg := service.NewMessage(rec.Value)
+	for _, h := range rec.Headers {
+		msg.MetaSetMut(h.Key, string(h.Value))
+	}
+	msg.MetaSetMut("kafka_key", string(rec.Key))
+	msg.MetaSetMut("kafka_topic", rec.Topic)
+	msg.MetaSetMut("kafka_partition", int64(rec.Partition))
+	msg.MetaSetMut("kafka_offset", rec.Offset)
+	msg.MetaSetMut("kafka_lag", max(highWatermark-rec.Offset-1, 0))
+	msg.MetaSetMut("kafka_timestamp_ms", rec.Timestamp.UnixMilli())
+	msg.MetaSetMut("kafka_timestamp_unix", rec.Timestamp.Unix())
+	msg.MetaSetMut("kafka_tombstone_message", rec.Value == nil)
+	return msg
+}
+
+// ackFn marks the batch done in its partition's checkpointer. A nack only
+// reaches us when auto_replay_nacks is false (Connect semantics: drop the
+// messages) or when the retry wrapper shuts down (keep them uncommitted).
+func (r *redpandaReader) ackFn(owner *checkpointer, cp *checkpoint) service.AckFunc {
+	return func(_ context.Context, err error) error {
+		if err != nil {
+			if r.autoReplay || r.closing.Load() {
+				return nil
+			}
+			r.log.Warnf("dropping rejected messages as auto_replay_nacks is false: %v", err)
+		}
+		owner.Ack(cp)
+		return nil
+	}
+}
+
+// marks collects the commit marks that advanced, optionally only for the
+// given partitions. Called with r.mu held.
+func (r *redpandaReader) marks(only map[string][]int32) (map[string]map[int32]kgo.EpochOffset, map[topicPartition]*checkpointer) {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	owners := map[topicPartition]*checkpointer{}
+	add := func(tp topicPartition, c *checkpointer) {
+		off, epoch, ok := c.Mark()
+		if !ok {
+			return
+		}
+		if offsets[tp.topic] == nil {
+			offsets[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+		owners[tp] = c
+	}
+	if only == nil {
+		for tp, c := range r.parts {
+			add(tp, c)
+		}
+		return offsets, owners
+	}
+	for topic, ps := range only {
+		for _, p := range ps {
+			tp := topicPartition{topic, p}
+			if c := r.parts[tp]; c != nil {
+				add(tp, c)
+			}
+		}
+	}
+	return offsets, owners
+}
+
+// commit synchronously commits the given marks and records successes.
+func (r *redpandaReader) commit(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset, owners map[topicPartition]*checkpointer) {
+	if len(offsets) == 0 {
+		return
+	}
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			r.log.Warnf("committing offsets: %v", err)
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				tp := topicPartition{t.Topic, p.Partition}
+				if p.ErrorCode != 0 {
+					r.log.Warnf("committing offset of %s/%d: error code %d", t.Topic, p.Partition, p.ErrorCode)
+					continue
+				}
+				if c := owners[tp]; c != nil {
+					c.Committed(offsets[t.Topic][p.Partition].Offset)
+				}
+			}
+		}
+	})
+}
+
+func (r *redpandaReader) commitLoop(cl *kgo.Client, stop, done chan struct{}) {
+	defer close(done)
+	ticker := time.NewTicker(r.period)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+		}
+		r.mu.Lock()
+		offsets, owners := r.marks(nil)
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), r.period*2+10*time.Second)
+		r.commit(ctx, cl, offsets, owners)
+		cancel()
+	}
+}
+
+// onRevoked commits what was acked for the revoked partitions and forgets
+// them, so their buffered batches are dropped and late acks are ignored.
+func (r *redpandaReader) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	r.mu.Lock()
+	offsets, owners := r.marks(revoked)
+	r.forget(revoked)
+	r.mu.Unlock()
+	r.commit(ctx, cl, offsets, owners)
+}
+
+// onLost forgets partitions without committing: we no longer own them.
+func (r *redpandaReader) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	r.mu.Lock()
+	r.forget(lost)
+	r.mu.Unlock()
+}
+
+// forget drops partition state and lag gauges. Called with r.mu held.
+func (r *redpandaReader) forget(tps map[string][]int32) {
+	for topic, ps := range tps {
+		for _, p := range ps {
+			delete(r.parts, topicPartition{topic, p})
+		}
+	}
+}
+
+func (r *redpandaReader) Close(ctx context.Context) error {
+	r.mu.Lock()
+	cl := r.client
+	stop, done := r.stopCommit, r.commitDone
+	r.client = nil
+	r.stopCommit, r.commitDone = nil, nil
+	r.mu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	r.closing.Store(true)
+
+	if stop != nil {
+		close(stop)
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		// Final commit of everything acked so far.
+		r.mu.Lock()
+		offsets, owners := r.marks(nil)
+		r.mu.Unlock()
+		r.commit(ctx, cl, offsets, owners)
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		cl.CloseAllowingRebalance()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	r.mu.Lock()
+	r.parts = map[topicPartition]*checkpointer{}
+	r.pending = nil
+	r.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,397 @@
+package redpanda
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	roFieldTopic           = "topic"
+	roFieldKey             = "key"
+	roFieldPartitioner     = "partitioner"
+	roFieldPartition       = "partition"
+	roFieldMetadata        = "metadata"
+	roFieldTimestampMs     = "timestamp_ms"
+	roFieldMaxInFlight     = "max_in_flight"
+	roFieldBatching        = "batching"
+	roFieldCompression     = "compression"
+	roFieldIdempotentWrite = "idempotent_write"
+	roFieldMaxMessageBytes = "max_message_bytes"
+	roFieldTimeout         = "timeout"
+	roFieldLinger          = "linger"
+)
+
+const (
+	partitionerMurmur2     = "murmur2_hash"
+	partitionerRoundRobin  = "round_robin"
+	partitionerLeastBackup = "least_backup"
+	partitionerManual      = "manual"
+)
+
+func redpandaOutputConfigSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Stable().
+		Categories("Services").
+		Summary("Writes a batch of messages to a Redpanda (Kafka API) broker and waits for acknowledgement before propagating it back to the input.").
+		Description(`
+Records are produced with the franz-go client using `+"`acks=all`"+`. Every write of a batch hands all its records to the asynchronous producer at once and waits until the broker acknowledged each of them; any failed record fails the whole write so Benthos retries it (at-least-once, duplicates possible unless `+"`idempotent_write`"+` can de-duplicate the retry of an in-flight request).
+
+Writes from up to `+"`max_in_flight`"+` concurrent batches share the producer, which coalesces records per partition into request batches (see `+"`linger`"+`).
+
+Message metadata matched by the `+"`metadata`"+` filter is written as record headers.
+
+Compression defaults to `+"`none`"+`, which is fastest on local or fast networks; choose `+"`zstd`"+` or `+"`lz4`"+` to save network and disk.
+`).
+		Fields(clientFields()...).
+		Fields(
+			service.NewInterpolatedStringField(roFieldTopic).
+				Description("A topic to write messages to."),
+			service.NewInterpolatedStringField(roFieldKey).
+				Description("An optional key to populate for each message.").
+				Optional(),
+			service.NewStringAnnotatedEnumField(roFieldPartitioner, map[string]string{
+				partitionerMurmur2:     "Kafka's default hash algorithm that uses a 32-bit murmur2 hash of the key to compute which partition the record will be on; records without a key stick to one partition per batch.",
+				partitionerRoundRobin:  "Round-robin's messages through all available partitions. This algorithm has lower throughput and causes higher CPU load on brokers, but can be useful if you want to ensure an even distribution of records to partitions.",
+				partitionerLeastBackup: "Chooses the least backed up partition (the partition with the fewest amount of buffered records). Partitions are selected per batch.",
+				partitionerManual:      "Manually select a partition for each message, requires the field `partition` to be specified.",
+			}).
+				Description("Override the default murmur2 hashing partitioner.").
+				LintRule(enumLintRule(roFieldPartitioner, partitionerMurmur2, partitionerRoundRobin, partitionerLeastBackup, partitionerManual)).
+				Default(partitionerMurmur2).
+				Advanced(),
+			service.NewInterpolatedStringField(roFieldPartition).
+				Description("An optional explicit partition to set for each message. This field is only relevant when the `partitioner` is set to `manual`. The provided interpolation string must be a valid integer.").
+				Example(`${! meta("partition") }`).
+				Optional(),
+			service.NewMetadataFilterField(roFieldMetadata).
+				Description("Determine which (if any) metadata values should be added to messages as headers.").
+				Optional(),
+			service.NewInterpolatedStringField(roFieldTimestampMs).
+				Description("An optional timestamp to set for each message expressed in milliseconds. When left empty, the current timestamp is used.").
+				Example(`${! timestamp_unix_milli() }`).
+				Example(`${! metadata("kafka_timestamp_ms") }`).
+				Optional().
+				Advanced(),
+			service.NewOutputMaxInFlightField().Default(10),
+			service.NewBatchPolicyField(roFieldBatching),
+			service.NewStringEnumField(roFieldCompression, "none", "gzip", "snappy", "lz4", "zstd").
+				Description("The compression codec of produced record batches. `none` is the default as it is the fastest on local networks; `zstd` gives the best ratio.").
+				LintRule(enumLintRule(roFieldCompression, "none", "gzip", "snappy", "lz4", "zstd")).
+				Default("none").
+				Advanced(),
+			service.NewBoolField(roFieldIdempotentWrite).
+				Description("Enable the idempotent write producer option. This requires the `IDEMPOTENT_WRITE` permission on `CLUSTER` and can be disabled if this permission is not available.").
+				Default(true).
+				Advanced(),
+			service.NewStringField(roFieldMaxMessageBytes).
+				Description("The maximum space in bytes than an individual message may take, messages larger than this value will be rejected. This field corresponds to Kafka's `max.message.bytes`.").
+				Default("1MB").
+				Example("100MB").
+				Example("50mib").
+				Advanced(),
+			service.NewDurationField(roFieldTimeout).
+				Description("The maximum period of time to wait for message sends before abandoning the request and retrying.").
+				Default("10s").
+				Advanced(),
+			service.NewDurationField(roFieldLinger).
+				Description("How long a partition's records may wait for more records before a produce request is built. Larger values build bigger requests at the cost of latency.").
+				Default("5ms").
+				Advanced(),
+		).
+		LintRule(`root = if this.partitioner == "manual" && this.partition.or("") == "" {
+  "a partition must be specified when the partitioner is set to manual"
+} else if this.partitioner != "manual" && this.partition.or("") != "" {
+  "a partition cannot be specified unless the partitioner is set to manual"
+}`).
+		Example("Keyed writes", "Write each message keyed by a field of its content, forwarding every kafka_* metadata field as headers.", `
+output:
+  redpanda:
+    seed_brokers: [ localhost:9092 ]
+    topic: orders
+    key: ${! this.customer_id }
+    metadata:
+      include_prefixes: [ "kafka_" ]
+    batching:
+      count: 1000
+      period: 50ms
+`)
+}
+
+func init() {
+	service.MustRegisterBatchOutput("redpanda", redpandaOutputConfigSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			maxInFlight, err := conf.FieldMaxInFlight()
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			batchPolicy, err := conf.FieldBatchPolicy(roFieldBatching)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			w, err := newRedpandaWriterFromConfig(conf, mgr)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			return w, batchPolicy, maxInFlight, nil
+		})
+}
+
+//------------------------------------------------------------------------------
+
+type redpandaWriter struct {
+	log       *service.Logger
+	opts      []kgo.Opt
+	topic     *service.InterpolatedString
+	key       *service.InterpolatedString
+	partition *service.InterpolatedString
+	timestamp *service.InterpolatedString
+	meta      *service.MetadataFilter
+	timeout   time.Duration
+
+	mu     sync.RWMutex
+	client *kgo.Client
+}
+
+func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*redpandaWriter, error) {
+	w := &redpandaWriter{log: mgr.Logger()}
+
+	opts, err := clientOptsFromConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+
+	if w.topic, err = conf.FieldInterpolatedString(roFieldTopic); err != nil {
+		return nil, err
+	}
+	if conf.Contains(roFieldKey) {
+		if w.key, err = conf.FieldInterpolatedString(roFieldKey); err != nil {
+			return nil, err
+		}
+	}
+	if conf.Contains(roFieldPartition) {
+		if w.partition, err = conf.FieldInterpolatedString(roFieldPartition); err != nil {
+			return nil, err
+		}
+	}
+	if conf.Contains(roFieldTimestampMs) {
+		if w.timestamp, err = conf.FieldInterpolatedString(roFieldTimestampMs); err != nil {
+			return nil, err
+		}
+	}
+	if conf.Contains(roFieldMetadata) {
+		if w.meta, err = conf.FieldMetadataFilter(roFieldMetadata); err != nil {
+			return nil, err
+		}
+	}
+
+	partitioner, err := conf.FieldString(roFieldPartitioner)
+	if err != nil {
+		return nil, err
+	}
+	switch partitioner {
+	case partitionerMurmur2:
+		// Kafka compatible murmur2 for keyed records, sticky for unkeyed.
+		opts = append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	case partitionerRoundRobin:
+		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	case partitionerLeastBackup:
+		opts = append(opts, kgo.RecordPartitioner(kgo.LeastBackupPartitioner()))
+	case partitionerManual:
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	default:
+		return nil, fmt.Errorf("field %s: unknown partitioner %q", roFieldPartitioner, partitioner)
+	}
+	if (partitioner == partitionerManual) != (w.partition != nil) {
+		return nil, fmt.Errorf("field %s: must be set if and only if field %s is %q", roFieldPartition, roFieldPartitioner, partitionerManual)
+	}
+
+	compression, err := conf.FieldString(roFieldCompression)
+	if err != nil {
+		return nil, err
+	}
+	var codec kgo.CompressionCodec
+	switch compression {
+	case "none":
+		codec = kgo.NoCompression()
+	case "gzip":
+		codec = kgo.GzipCompression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "lz4":
+		codec = kgo.Lz4Compression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	default:
+		return nil, fmt.Errorf("field %s: unknown codec %q", roFieldCompression, compression)
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+
+	idempotent, err := conf.FieldBool(roFieldIdempotentWrite)
+	if err != nil {
+		return nil, err
+	}
+	if !idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+
+	maxMessageBytes, err := bytesField(conf, roFieldMaxMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	if w.timeout, err = conf.FieldDuration(roFieldTimeout); err != nil {
+		return nil, err
+	}
+	if w.timeout <= 0 {
+		return nil, fmt.Errorf("field %s: must be greater than zero", roFieldTimeout)
+	}
+	linger, err := conf.FieldDuration(roFieldLinger)
+	if err != nil {
+		return nil, err
+	}
+
+	w.opts = append(opts,
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(maxMessageBytes),
+		kgo.ProducerLinger(linger),
+		kgo.ProduceRequestTimeout(w.timeout),
+	)
+	return w, nil
+}
+
+//------------------------------------------------------------------------------
+
+func (w *redpandaWriter) Connect(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.client != nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(w.opts...)
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return fmt.Errorf("pinging brokers: %w", err)
+	}
+	w.client = cl
+	return nil
+}
+
+// WriteBatch hands every record to the async producer and returns once the
+// broker acknowledged all of them, or with the first error.
+func (w *redpandaWriter) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	w.mu.RLock()
+	cl := w.client
+	w.mu.RUnlock()
+	if cl == nil {
+		return service.ErrNotConnected
+	}
+
+	records := make([]*kgo.Record, len(batch))
+	for i, msg := range batch {
+		rec, err := w.toRecord(batch, i, msg)
+		if err != nil {
+			return err
+		}
+		records[i] = rec
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var firstErr error
+	wg.Add(len(records))
+	for _, rec := range records {
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("producing batch: %w", firstErr)
+	}
+	return nil
+}
+
+// toRecord interpolates the per message fields into a record.
+func (w *redpandaWriter) toRecord(batch service.MessageBatch, i int, msg *service.Message) (*kgo.Record, error) {
+	value, err := msg.AsBytes()
+	if err != nil {
+		return nil, err
+	}
+	rec := &kgo.Record{Value: value}
+	if rec.Topic, err = batch.TryInterpolatedString(i, w.topic); err != nil {
+		return nil, fmt.Errorf("field %s interpolation: %w", roFieldTopic, err)
+	}
+	if w.key != nil {
+		if rec.Key, err = batch.TryInterpolatedBytes(i, w.key); err != nil {
+			return nil, fmt.Errorf("field %s interpolation: %w", roFieldKey, err)
+		}
+	}
+	if w.partition != nil {
+		s, err := batch.TryInterpolatedString(i, w.partition)
+		if err != nil {
+			return nil, fmt.Errorf("field %s interpolation: %w", roFieldPartition, err)
+		}
+		p, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || p < 0 {
+			return nil, fmt.Errorf("field %s: invalid partition %q", roFieldPartition, s)
+		}
+		rec.Partition = int32(p)
+	}
+	if w.timestamp != nil {
+		s, err := batch.TryInterpolatedString(i, w.timestamp)
+		if err != nil {
+			return nil, fmt.Errorf("field %s interpolation: %w", roFieldTimestampMs, err)
+		}
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: invalid timestamp %q", roFieldTimestampMs, s)
+		}
+		rec.Timestamp = time.UnixMilli(ms)
+	}
+	if w.meta != nil {
+		_ = w.meta.Walk(msg, func(k, v string) error {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			return nil
+		})
+	}
+	return rec, nil
+}
+
+func (w *redpandaWriter) Close(ctx context.Context) error {
+	w.mu.Lock()
+	cl := w.client
+	w.client = nil
+	w.mu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		cl.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
