@@ -426,3 +426,17 @@ func TestExporterUsesPrivateRegistry(t *testing.T) {
 		require.False(t, strings.HasPrefix(f.GetName(), "private_registry_probe"))
 	}
 }
+
+// The spec's example must be a config Benthos accepts (SetYAML lints it).
+func TestSpecExamplesLint(t *testing.T) {
+	view, ok := service.GlobalEnvironment().GetMetricsConfig(Name)
+	require.True(t, ok, "registered in init")
+	data, err := view.TemplateData()
+	require.NoError(t, err)
+	require.NotEmpty(t, data.Examples)
+	for _, ex := range data.Examples {
+		t.Run(ex.Title, func(t *testing.T) {
+			require.NoError(t, service.NewStreamBuilder().SetYAML(ex.Config))
+		})
+	}
+}
