@@ -3,5 +3,6 @@
 package plugins
 
 import (
-	_ "github.com/trstream/trstream/plugins/txn"
+	_ "github.com/trstream/trstream/plugins/prometheus"
+	_ "github.com/trstream/trstream/plugins/redpanda"
 )
