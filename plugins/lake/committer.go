@@ -1,0 +1,265 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+// gen is one group commit: the rows of every batch that joined it, by Hive
+// partition directory, and the Kafka offsets they carry. Its batches wait
+// on done; err is set before done closes.
+type gen struct {
+	parts     map[string][]txn.Transaction
+	partBytes map[string]int64
+	offsets   Offsets
+	ids       map[string]struct{}
+	rows      int
+	bytes     int64
+	first     time.Time
+	done      chan struct{}
+	err       error
+}
+
+func newGen() *gen {
+	return &gen{
+		parts:     map[string][]txn.Transaction{},
+		partBytes: map[string]int64{},
+		offsets:   Offsets{},
+		ids:       map[string]struct{}{},
+		done:      make(chan struct{}),
+	}
+}
+
+func (g *gen) pending() bool { return g.rows > 0 || len(g.offsets) > 0 }
+
+var errClosed = errors.New("parquet_lake: output closed")
+
+func (o *lakeOutput) bufferedLocked() int64 {
+	b := o.open.bytes
+	if o.inflight != nil {
+		b += o.inflight.bytes
+	}
+	return b
+}
+
+func (o *lakeOutput) wakeLoop() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add puts items into the open generation and returns it, or nil when
+// nothing needs to wait (every item was already committed).
+func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tbl == nil {
+		return nil, service.ErrNotConnected
+	}
+	var est int64
+	for i := range items {
+		est += RowBytes(&items[i].t)
+	}
+	// Back pressure: wait for commits to free memory, but never block a
+	// batch when nothing is buffered (a single batch may exceed the bound).
+	for o.failed == nil && o.bufferedLocked() > 0 && o.bufferedLocked()+est > o.cfg.maxBufferedBytes {
+		o.kicked = true
+		o.wakeLoop()
+		o.cond.Wait()
+	}
+	if o.failed != nil {
+		return nil, o.failed
+	}
+	g := o.open
+	wait := false
+	for i := range items {
+		it := &items[i]
+		if it.kafka {
+			if next, ok := o.skip.Next(it.topic, it.partition); ok && it.offset < next {
+				o.m.skipped.Incr(1)
+				continue
+			}
+			g.offsets.Set(it.topic, it.partition, it.offset+1)
+		} else if o.cfg.dedupeWindow > 0 {
+			id := it.t.TransactionID
+			if o.seen.has(id) {
+				o.m.dups.Incr(1)
+				continue
+			}
+			_, inOpen := g.ids[id]
+			inFlight := false
+			if o.inflight != nil {
+				_, inFlight = o.inflight.ids[id]
+			}
+			if inOpen || inFlight {
+				// Pending: ack once it is committed, which is no later
+				// than the open generation.
+				o.m.dups.Incr(1)
+				wait = true
+				continue
+			}
+			g.ids[id] = struct{}{}
+		}
+		dir, _ := o.cfg.part.Dir(&it.t)
+		b := RowBytes(&it.t)
+		g.parts[dir] = append(g.parts[dir], it.t)
+		g.partBytes[dir] += b
+		g.rows++
+		g.bytes += b
+		wait = true
+		if (o.cfg.write.MaxRows > 0 && len(g.parts[dir]) >= o.cfg.write.MaxRows) ||
+			(o.cfg.write.MaxBytes > 0 && g.partBytes[dir] >= o.cfg.write.MaxBytes) {
+			o.kicked = true
+		}
+	}
+	if !wait {
+		return nil, nil
+	}
+	if len(g.parts) >= o.cfg.maxOpenPartitions || o.bufferedLocked() >= o.cfg.maxBufferedBytes {
+		o.kicked = true
+	}
+	if g.first.IsZero() {
+		g.first = time.Now()
+		o.wakeLoop()
+	}
+	if o.kicked {
+		o.wakeLoop()
+	}
+	o.m.openParts.Set(int64(len(g.parts)))
+	o.m.buffered.Set(o.bufferedLocked())
+	return g, nil
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// loop is the committer: it commits the open generation when it is
+// commit_interval old, when kicked by a limit, or when closing, one
+// generation at a time, while the next one fills.
+func (o *lakeOutput) loop() {
+	defer close(o.loopDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		o.mu.Lock()
+		g := o.open
+		closing := isClosed(o.closing)
+		ready, wait := false, time.Hour
+		if g.pending() {
+			age := time.Since(g.first)
+			if o.kicked || closing || o.failed != nil || age >= o.cfg.commitInterval {
+				ready = true
+			} else {
+				wait = o.cfg.commitInterval - age
+			}
+		}
+		if ready {
+			o.open = newGen()
+			o.inflight = g
+			o.kicked = false
+		} else if closing {
+			if o.failed == nil {
+				o.failed = errClosed
+			}
+			o.cond.Broadcast()
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+		if ready {
+			o.commit(g)
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-o.wake:
+		case <-timer.C:
+		case <-o.closing:
+		}
+	}
+}
+
+// commit writes g's files and appends them with g's offsets, retrying with
+// backoff until it succeeds or the output is shut down, then releases g's
+// batches.
+func (o *lakeOutput) commit(g *gen) {
+	o.mu.Lock()
+	err := o.failed
+	o.mu.Unlock()
+	start := time.Now()
+	var files []DataFile
+	backoff := 100 * time.Millisecond
+	for err == nil {
+		if files == nil && g.rows > 0 {
+			files, err = o.tbl.writeGroups(o.ctx, g.parts, o.cfg.write)
+		}
+		if err == nil {
+			err = o.tbl.Append(o.ctx, files, g.offsets)
+		}
+		if err == nil || o.ctx.Err() != nil {
+			break
+		}
+		o.log.Errorf("parquet_lake: commit of %d rows failed, retrying in %s: %v", g.rows, backoff, err)
+		select {
+		case <-time.After(backoff):
+		case <-o.ctx.Done():
+		}
+		backoff = min(backoff*2, 30*time.Second)
+		err = nil
+		if o.ctx.Err() != nil {
+			err = o.ctx.Err()
+		}
+	}
+	var tableOffs Offsets
+	if err == nil {
+		o.m.commitTime.Timing(time.Since(start).Nanoseconds())
+		o.m.commits.Incr(1)
+		o.m.rows.Incr(int64(g.rows))
+		o.m.files.Incr(int64(len(files)))
+		var n int64
+		for _, f := range files {
+			n += f.Bytes
+		}
+		o.m.bytes.Incr(n)
+		tableOffs = o.tbl.lastOffsets()
+	} else {
+		o.log.Errorf("parquet_lake: giving up commit of %d rows: %v", g.rows, err)
+	}
+
+	o.mu.Lock()
+	if err == nil {
+		o.ours = o.ours.Merge(g.offsets)
+		for _, e := range tableOffs.Sorted() {
+			if mine, ok := o.ours.Next(e.Topic, e.Partition); !ok || mine < e.NextOffset {
+				// Someone else (another writer of the group, or an
+				// earlier run) committed further: skip what they wrote.
+				o.skip.Set(e.Topic, e.Partition, e.NextOffset)
+			}
+		}
+		for id := range g.ids {
+			o.seen.add(id, o.cfg.dedupeWindow)
+		}
+	} else if o.failed == nil {
+		o.failed = err
+	}
+	o.inflight = nil
+	o.cond.Broadcast()
+	o.m.buffered.Set(o.bufferedLocked())
+	o.m.openParts.Set(int64(len(o.open.parts)))
+	o.mu.Unlock()
+
+	g.err = err
+	close(g.done)
+}

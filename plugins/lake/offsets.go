@@ -1,0 +1,125 @@
+package lake
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sort"
+	"strconv"
+)
+
+// Offsets are committed Kafka positions: topic → partition → next offset to
+// consume (the highest committed offset + 1). They ride in the Iceberg
+// snapshot summary, so data and offsets commit atomically together.
+type Offsets map[string]map[int32]int64
+
+// Summary property keys the lake writes on every snapshot.
+const (
+	// PropOffsets holds the JSON of the merged Offsets.
+	PropOffsets = "trstream.kafka-offsets"
+	// PropCommitID is unique per logical commit; it lets a writer whose
+	// commit outcome was unknown find out whether it landed.
+	PropCommitID = "trstream.commit-id"
+)
+
+// Next returns the next offset of a topic partition and whether one is
+// committed.
+func (o Offsets) Next(topic string, partition int32) (int64, bool) {
+	n, ok := o[topic][partition]
+	return n, ok
+}
+
+// Set records next as the next offset of topic/partition if it is higher
+// than what o holds.
+func (o Offsets) Set(topic string, partition int32, next int64) {
+	m := o[topic]
+	if m == nil {
+		m = map[int32]int64{}
+		o[topic] = m
+	}
+	if cur, ok := m[partition]; !ok || next > cur {
+		m[partition] = next
+	}
+}
+
+// Merge overlays other onto a copy of o, partition by partition, keeping
+// the higher offset: two writers of one consumer group keep each other's
+// partitions, and an offset never moves backwards.
+func (o Offsets) Merge(other Offsets) Offsets {
+	out := o.Clone()
+	for topic, parts := range other {
+		for p, n := range parts {
+			out.Set(topic, p, n)
+		}
+	}
+	return out
+}
+
+// Clone deep-copies o.
+func (o Offsets) Clone() Offsets {
+	out := make(Offsets, len(o))
+	for t, parts := range o {
+		out[t] = maps.Clone(parts)
+	}
+	return out
+}
+
+// Entry is one topic partition's committed position.
+type Entry struct {
+	Topic      string
+	Partition  int32
+	NextOffset int64
+}
+
+// Sorted lists o by topic then partition.
+func (o Offsets) Sorted() []Entry {
+	var out []Entry
+	for t, parts := range o {
+		for p, n := range parts {
+			out = append(out, Entry{t, p, n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// MarshalJSON writes {"topic":{"0":12,"1":40}}.
+func (o Offsets) MarshalJSON() ([]byte, error) {
+	m := make(map[string]map[string]int64, len(o))
+	for t, parts := range o {
+		mm := make(map[string]int64, len(parts))
+		for p, n := range parts {
+			mm[strconv.Itoa(int(p))] = n
+		}
+		m[t] = mm
+	}
+	return json.Marshal(m)
+}
+
+// ParseOffsets reads the JSON form written by MarshalJSON; empty input is
+// no offsets.
+func ParseOffsets(s string) (Offsets, error) {
+	out := Offsets{}
+	if s == "" {
+		return out, nil
+	}
+	var m map[string]map[string]int64
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("offsets: %w", err)
+	}
+	for t, parts := range m {
+		for ps, n := range parts {
+			p, err := strconv.ParseInt(ps, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("offsets: partition %q of topic %q: %w", ps, t, err)
+			}
+			out.Set(t, int32(p), n)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,491 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+const (
+	plFieldPath              = "path"
+	plFieldS3                = "s3"
+	plFieldS3Endpoint        = "endpoint"
+	plFieldS3Region          = "region"
+	plFieldS3AccessKeyID     = "access_key_id"
+	plFieldS3SecretAccessKey = "secret_access_key"
+	plFieldS3ForcePathStyle  = "force_path_style"
+	plFieldCatalogURI        = "catalog_uri"
+	plFieldPartitionBy       = "partition_by"
+	plFieldMaxRows           = "max_rows"
+	plFieldMaxBytes          = "max_bytes"
+	plFieldCommitInterval    = "commit_interval"
+	plFieldMaxAge            = "max_age"
+	plFieldRowGroupRows      = "row_group_rows"
+	plFieldMaxOpenPartitions = "max_open_partitions"
+	plFieldMaxBufferedBytes  = "max_buffered_bytes"
+	plFieldCompression       = "compression"
+	plFieldDedupeWindow      = "dedupe_window"
+	plFieldMaxInFlight       = "max_in_flight"
+	plFieldBatching          = "batching"
+)
+
+// Metric names of the parquet_lake output.
+const (
+	MetricRows           = "lake_rows_total"
+	MetricBytes          = "lake_bytes_total"
+	MetricFiles          = "lake_files_total"
+	MetricCommits        = "lake_commits_total"
+	MetricCommitSeconds  = "lake_commit_seconds"
+	MetricOpenPartitions = "lake_open_partitions"
+	MetricBufferedBytes  = "lake_buffered_bytes"
+	MetricSkipped        = "lake_skipped_committed_total"
+	MetricDuplicates     = "lake_skipped_duplicate_total"
+)
+
+func parquetLakeOutputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Writes transactions exactly once to a Hive-partitioned Parquet lake with Iceberg metadata, on a local directory or S3.").
+		Description(`
+Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema); a message that fails to decode is rejected (nacked) with the reason.
+
+Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) and buffered per partition. A committer groups everything buffered during `+"`commit_interval`"+` (sooner when `+"`max_rows`, `max_bytes`, `max_open_partitions` or `max_buffered_bytes`"+` is reached), writes one zstd Parquet file per partition with rows sorted by `+"`event_time`"+` (rolling at `+"`max_rows`/`max_bytes`"+`), and commits all of them in ONE Iceberg snapshot (table `+"`trstream.transactions`"+`), together with the Kafka offsets of the messages it holds.
+
+### Group commit and delivery guarantees
+
+A batch is acknowledged only once the snapshot holding its rows is committed, so consumer offsets never advance past data that is not durable. Many batches wait for the same commit: keep `+"`max_in_flight`"+` high (default 64) so the input keeps flowing while a commit is in progress.
+
+Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Messages without Kafka metadata are deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids.
+
+Files that were written but never committed (a crash between the two) are invisible to the table; `+"`trstream lake`"+` tooling and `+"`CleanOrphans`"+` delete them.
+
+### Catalog
+
+Commits go through an Iceberg SQL catalog on a SQLite file, an atomic compare-and-swap that lets several writers and a compactor commit concurrently, also from several processes on one host. A local lake keeps it at `+"`<path>/_catalog/catalog.db`"+`; an S3 lake at `+"`catalog_uri`"+`.
+
+### Reading the lake
+
+`+"```sql"+`
+SELECT * FROM read_parquet('<path>/data/**/*.parquet', hive_partitioning = true);
+`+"```"+`
+`).
+		Fields(
+			service.NewStringField(plFieldPath).
+				Description("Where the lake lives: a directory, or `s3://bucket/prefix`. Pipelines usually set `${TRSTREAM_LAKE:./lake}`.").
+				Examples("./lake", "${TRSTREAM_LAKE:./lake}", "s3://data/trstream"),
+			service.NewObjectField(plFieldS3,
+				service.NewStringField(plFieldS3Endpoint).
+					Description("Endpoint of an S3-compatible store; empty uses AWS (or `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).").
+					Default("").Example("http://localhost:9000"),
+				service.NewStringField(plFieldS3Region).
+					Description("Region; empty uses `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1.").
+					Default("").Example("eu-west-1"),
+				service.NewStringField(plFieldS3AccessKeyID).
+					Description("Static access key id; empty uses `AWS_ACCESS_KEY_ID` or the default AWS credential chain.").
+					Default(""),
+				service.NewStringField(plFieldS3SecretAccessKey).
+					Description("Static secret access key; empty uses `AWS_SECRET_ACCESS_KEY`.").
+					Default("").Secret(),
+				service.NewBoolField(plFieldS3ForcePathStyle).
+					Description("Address buckets as `<endpoint>/<bucket>` (needed by most self-hosted stores such as MinIO).").
+					Default(false),
+			).Description("S3 access, used when `path` is `s3://…`.").Advanced(),
+			service.NewStringField(plFieldCatalogURI).
+				Description("SQLite file of the Iceberg catalog. Empty: `<path>/_catalog/catalog.db` for a local lake, `"+DefaultS3CatalogURI+"` for S3. Writers and compactors of one lake must share it.").
+				Default("").Example("/var/lib/trstream/catalog.db").Advanced(),
+			service.NewStringListField(plFieldPartitionBy).
+				Description("Partition keys, in directory order: `event_date` (day of event_time), `event_hour` (hour of event_time), or the name of a string or boolean column (identity). Fixed when the table is created.").
+				Default(DefaultPartitionBy).Example([]string{"event_date", "type"}).Example([]string{"event_hour", "currency"}),
+			service.NewIntField(plFieldMaxRows).
+				Description("Roll to a new file after this many rows of one partition; reaching it also triggers an early commit. 0 disables.").
+				Default(1_000_000),
+			service.NewIntField(plFieldMaxBytes).
+				Description("Roll to a new file after about this many (uncompressed) bytes of one partition; reaching it also triggers an early commit. 0 disables.").
+				Default(256<<20),
+			service.NewDurationField(plFieldCommitInterval).
+				Description("Group-commit period: how long rows may wait in buffers before they are written and committed. Batch latency is about this long; shorter gives more, smaller files.").
+				Default("2s").Example("500ms").Example("10s"),
+			service.NewDurationField(plFieldMaxAge).
+				Description("Alias of `commit_interval` (the age at which an open file is closed and committed); when both are set the shorter wins.").
+				Optional().Advanced(),
+			service.NewIntField(plFieldRowGroupRows).
+				Description("Maximum rows per Parquet row group.").
+				Default(128<<10).Advanced(),
+			service.NewIntField(plFieldMaxOpenPartitions).
+				Description("Commit early when this many partitions have buffered rows, bounding open files.").
+				Default(1000).Advanced(),
+			service.NewIntField(plFieldMaxBufferedBytes).
+				Description("Memory bound of buffered rows (estimated). When reached, buffers are committed early and new batches wait; nothing is dropped.").
+				Default(256<<20).Advanced(),
+			service.NewStringEnumField(plFieldCompression, Compressions...).
+				Description("Parquet compression codec.").
+				Default("zstd"),
+			service.NewIntField(plFieldDedupeWindow).
+				Description("For messages without Kafka metadata, skip a transaction_id seen among the last this many committed or pending ids. 0 disables.").
+				Default(100_000).Advanced(),
+			service.NewOutputMaxInFlightField().Default(64),
+			service.NewBatchPolicyField(plFieldBatching),
+		).
+		Example("Local lake", "Consume validated transactions into a local lake.", `
+output:
+  parquet_lake:
+    path: ${TRSTREAM_LAKE:./lake}
+    commit_interval: 2s
+`).
+		Example("S3 lake", "A lake on MinIO with the catalog on local disk.", `
+output:
+  parquet_lake:
+    path: s3://lake/trstream
+    s3:
+      endpoint: http://localhost:9000
+      force_path_style: true
+    catalog_uri: ./.trstream/catalog.db
+`)
+}
+
+func init() {
+	service.MustRegisterBatchOutput("parquet_lake", parquetLakeOutputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			o, err := newParquetLakeOutput(conf, mgr)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			pol, err := conf.FieldBatchPolicy(plFieldBatching)
+			if err != nil {
+				return nil, pol, 0, err
+			}
+			mif, err := conf.FieldMaxInFlight()
+			if err != nil {
+				return nil, pol, 0, err
+			}
+			return o, pol, mif, nil
+		})
+}
+
+// lakeConfig is the parsed, validated output configuration.
+type lakeConfig struct {
+	loc               Location
+	catalogURI        string
+	partitionBy       []string
+	part              Partitioning
+	write             WriteOptions
+	commitInterval    time.Duration
+	maxOpenPartitions int
+	maxBufferedBytes  int64
+	dedupeWindow      int
+}
+
+func fieldErr(field string, err error) error { return fmt.Errorf("field %s: %w", field, err) }
+
+func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
+	path, err := conf.FieldString(plFieldPath)
+	if err != nil {
+		return c, err
+	}
+	var s3 S3Options
+	if conf.Contains(plFieldS3) {
+		sc := conf.Namespace(plFieldS3)
+		if s3.Endpoint, err = sc.FieldString(plFieldS3Endpoint); err != nil {
+			return c, err
+		}
+		if s3.Region, err = sc.FieldString(plFieldS3Region); err != nil {
+			return c, err
+		}
+		if s3.AccessKeyID, err = sc.FieldString(plFieldS3AccessKeyID); err != nil {
+			return c, err
+		}
+		if s3.SecretAccessKey, err = sc.FieldString(plFieldS3SecretAccessKey); err != nil {
+			return c, err
+		}
+		if s3.ForcePathStyle, err = sc.FieldBool(plFieldS3ForcePathStyle); err != nil {
+			return c, err
+		}
+	}
+	if c.loc, err = ParseLocation(path, s3); err != nil {
+		return c, fieldErr(plFieldPath, err)
+	}
+	if c.catalogURI, err = conf.FieldString(plFieldCatalogURI); err != nil {
+		return c, err
+	}
+	if c.partitionBy, err = conf.FieldStringList(plFieldPartitionBy); err != nil {
+		return c, err
+	}
+	if len(c.partitionBy) == 0 {
+		c.partitionBy = DefaultPartitionBy
+	}
+	if c.part, err = ParsePartitioning(c.partitionBy); err != nil {
+		return c, fieldErr(plFieldPartitionBy, err)
+	}
+	positive := func(field string, allowZero bool) (int, error) {
+		v, err := conf.FieldInt(field)
+		if err != nil {
+			return 0, err
+		}
+		if v < 0 || (v == 0 && !allowZero) {
+			return 0, fieldErr(field, fmt.Errorf("must be positive, got %d", v))
+		}
+		return v, nil
+	}
+	if c.write.MaxRows, err = positive(plFieldMaxRows, true); err != nil {
+		return c, err
+	}
+	mb, err := positive(plFieldMaxBytes, true)
+	if err != nil {
+		return c, err
+	}
+	c.write.MaxBytes = int64(mb)
+	if c.write.RowGroupRows, err = positive(plFieldRowGroupRows, false); err != nil {
+		return c, err
+	}
+	if c.maxOpenPartitions, err = positive(plFieldMaxOpenPartitions, false); err != nil {
+		return c, err
+	}
+	mbb, err := positive(plFieldMaxBufferedBytes, false)
+	if err != nil {
+		return c, err
+	}
+	c.maxBufferedBytes = int64(mbb)
+	if c.dedupeWindow, err = positive(plFieldDedupeWindow, true); err != nil {
+		return c, err
+	}
+	if c.write.Compression, err = conf.FieldString(plFieldCompression); err != nil {
+		return c, err
+	}
+	if _, err := Codec(c.write.Compression); err != nil {
+		return c, fieldErr(plFieldCompression, err)
+	}
+	if c.commitInterval, err = conf.FieldDuration(plFieldCommitInterval); err != nil {
+		return c, err
+	}
+	if c.commitInterval <= 0 {
+		return c, fieldErr(plFieldCommitInterval, errors.New("must be positive"))
+	}
+	if conf.Contains(plFieldMaxAge) {
+		age, err := conf.FieldDuration(plFieldMaxAge)
+		if err != nil {
+			return c, err
+		}
+		if age <= 0 {
+			return c, fieldErr(plFieldMaxAge, errors.New("must be positive"))
+		}
+		c.commitInterval = min(c.commitInterval, age)
+	}
+	if mif, err := conf.FieldMaxInFlight(); err == nil && mif < 1 {
+		return c, fieldErr(plFieldMaxInFlight, errors.New("must be at least 1"))
+	}
+	return c, nil
+}
+
+type lakeMetrics struct {
+	rows, bytes, files, commits, skipped, dups *service.MetricCounter
+	commitTime                                 *service.MetricTimer
+	openParts, buffered                        *service.MetricGauge
+}
+
+// lakeOutput is the parquet_lake output. See committer.go for the group
+// commit.
+type lakeOutput struct {
+	cfg lakeConfig
+	log *service.Logger
+	m   lakeMetrics
+
+	mu       sync.Mutex
+	cond     *sync.Cond // signalled when buffered bytes drop
+	tbl      *Table
+	open     *gen      // the generation batches join
+	inflight *gen      // the generation being committed, if any
+	kicked   bool      // commit the open generation now
+	failed   error     // set at shutdown: every later batch fails
+	skip     Offsets   // skip offsets below these (committed by others or earlier runs)
+	ours     Offsets   // offsets this output committed
+	seen     *idWindow // committed transaction ids (no Kafka metadata)
+
+	wake     chan struct{}
+	closing  chan struct{}
+	loopDone chan struct{}
+	ctx      context.Context // cancelled by Close after its deadline
+	cancel   context.CancelFunc
+}
+
+func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*lakeOutput, error) {
+	cfg, err := parseLakeConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+	m := mgr.Metrics()
+	o := &lakeOutput{
+		cfg: cfg,
+		log: mgr.Logger(),
+		m: lakeMetrics{
+			rows:       m.NewCounter(MetricRows),
+			bytes:      m.NewCounter(MetricBytes),
+			files:      m.NewCounter(MetricFiles),
+			commits:    m.NewCounter(MetricCommits),
+			skipped:    m.NewCounter(MetricSkipped),
+			dups:       m.NewCounter(MetricDuplicates),
+			commitTime: m.NewTimer(MetricCommitSeconds),
+			openParts:  m.NewGauge(MetricOpenPartitions),
+			buffered:   m.NewGauge(MetricBufferedBytes),
+		},
+	}
+	o.cond = sync.NewCond(&o.mu)
+	return o, nil
+}
+
+// Connect opens (or creates) the table, loads the committed offsets and
+// starts the committer.
+func (o *lakeOutput) Connect(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tbl != nil {
+		return nil
+	}
+	tbl, err := Open(ctx, o.cfg.loc, WithCatalogURI(o.cfg.catalogURI), WithPartitionBy(o.cfg.partitionBy))
+	if err != nil {
+		return err
+	}
+	offs, err := tbl.Offsets(ctx)
+	if err != nil {
+		tbl.Close()
+		return err
+	}
+	o.tbl = tbl
+	o.skip = offs
+	o.ours = Offsets{}
+	o.seen = newIDWindow(o.cfg.dedupeWindow)
+	o.open = newGen()
+	o.wake = make(chan struct{}, 1)
+	o.closing = make(chan struct{})
+	o.loopDone = make(chan struct{})
+	o.ctx, o.cancel = context.WithCancel(context.Background())
+	go o.loop()
+	o.log.Infof("parquet_lake: writing to %s (%d committed topic partitions)", o.cfg.loc, len(offs.Sorted()))
+	return nil
+}
+
+// item is one decoded message.
+type item struct {
+	t         txn.Transaction
+	topic     string
+	partition int32
+	offset    int64
+	kafka     bool
+}
+
+func metaInt(m *service.Message, key string) (int64, bool) {
+	v, ok := m.MetaGetMut(key)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case uint64:
+		return int64(x), true
+	case float64:
+		return int64(x), true
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil
+	case []byte:
+		n, err := strconv.ParseInt(string(x), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func decodeItem(m *service.Message) (item, error) {
+	b, err := m.AsBytes()
+	if err != nil {
+		return item{}, err
+	}
+	t, err := txn.Decode(b)
+	if err != nil {
+		return item{}, err
+	}
+	it := item{t: t}
+	if topic, ok := m.MetaGet("kafka_topic"); ok && topic != "" {
+		p, okp := metaInt(m, "kafka_partition")
+		off, oko := metaInt(m, "kafka_offset")
+		if okp && oko {
+			it.topic, it.partition, it.offset, it.kafka = topic, int32(p), off, true
+		}
+	}
+	return it, nil
+}
+
+// WriteBatch hands the batch's rows to the partition buffers and blocks
+// until the snapshot holding them is committed.
+func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	items := make([]item, 0, len(batch))
+	var berr *service.BatchError
+	for i, m := range batch {
+		it, err := decodeItem(m)
+		if err != nil {
+			if berr == nil {
+				berr = service.NewBatchError(batch, errors.New("parquet_lake: messages are not valid transactions"))
+			}
+			berr.Failed(i, fmt.Errorf("parquet_lake: %w", err))
+			continue
+		}
+		items = append(items, it)
+	}
+	g, err := o.add(ctx, items)
+	if err != nil {
+		return err
+	}
+	if g != nil {
+		select {
+		case <-g.done:
+			if g.err != nil {
+				return g.err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if berr != nil {
+		return berr
+	}
+	return nil
+}
+
+// Close commits what is buffered and stops. If ctx ends first, pending
+// batches fail (they are nacked and redelivered).
+func (o *lakeOutput) Close(ctx context.Context) error {
+	o.mu.Lock()
+	tbl := o.tbl
+	if tbl == nil {
+		o.mu.Unlock()
+		return nil
+	}
+	select {
+	case <-o.closing:
+	default:
+		close(o.closing)
+	}
+	o.mu.Unlock()
+	select {
+	case <-o.loopDone:
+	case <-ctx.Done():
+		o.cancel()
+		<-o.loopDone
+	}
+	o.cancel()
+	o.mu.Lock()
+	o.tbl = nil
+	o.mu.Unlock()
+	return tbl.Close()
+}

@@ -1,0 +1,230 @@
+package lake
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/iceberg-go"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+// Partition keys with a transform; any other key is a column of
+// txn.Transaction partitioned by identity.
+const (
+	// KeyEventDate is day(event_time), a YYYY-MM-DD directory.
+	KeyEventDate = "event_date"
+	// KeyEventHour is hour(event_time), a YYYY-MM-DD-HH directory.
+	KeyEventHour = "event_hour"
+)
+
+// DefaultPartitionBy is the lake's default layout.
+var DefaultPartitionBy = []string{KeyEventDate, "type"}
+
+// hiveNull is the directory value of a null (empty optional) partition.
+const hiveNull = "__HIVE_DEFAULT_PARTITION__"
+
+// Partitioning maps transactions to Hive directories and Iceberg partition
+// values. The zero value is unpartitioned.
+type Partitioning struct {
+	keys []partKey
+}
+
+type partKey struct {
+	name     string
+	sourceID int
+	kind     int // kindDay, kindHour, kindIdentity
+	field    int // struct field index for identity keys
+	isBool   bool
+	optional bool
+}
+
+const (
+	kindDay = iota
+	kindHour
+	kindIdentity
+)
+
+// ParsePartitioning validates a partition_by list: event_date, event_hour, or
+// the name of a string or boolean column of txn.Transaction.
+func ParsePartitioning(keys []string) (Partitioning, error) {
+	var p Partitioning
+	seen := map[string]bool{}
+	rt := reflect.TypeFor[txn.Transaction]()
+	for _, k := range keys {
+		if seen[k] {
+			return p, fmt.Errorf("partition key %q listed twice", k)
+		}
+		seen[k] = true
+		switch k {
+		case KeyEventDate:
+			p.keys = append(p.keys, partKey{name: k, sourceID: columnID("event_time"), kind: kindDay})
+			continue
+		case KeyEventHour:
+			p.keys = append(p.keys, partKey{name: k, sourceID: columnID("event_time"), kind: kindHour})
+			continue
+		}
+		id := columnID(k)
+		if id == 0 {
+			return p, fmt.Errorf("unknown partition key %q: want event_date, event_hour or a column of the transaction schema", k)
+		}
+		var fi = -1
+		for i := 0; i < rt.NumField(); i++ {
+			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("parquet"), ",")
+			if tag == k {
+				fi = i
+			}
+		}
+		f := rt.Field(fi)
+		switch f.Type.Kind() {
+		case reflect.String, reflect.Bool:
+		default:
+			return p, fmt.Errorf("partition key %q: only string and boolean columns can be partitioned by identity (use event_date or event_hour for event_time)", k)
+		}
+		p.keys = append(p.keys, partKey{
+			name: k, sourceID: id, kind: kindIdentity, field: fi,
+			isBool:   f.Type.Kind() == reflect.Bool,
+			optional: strings.Contains(f.Tag.Get("parquet"), ",optional"),
+		})
+	}
+	return p, nil
+}
+
+// Keys returns the partition key names in order.
+func (p Partitioning) Keys() []string {
+	out := make([]string, len(p.keys))
+	for i, k := range p.keys {
+		out[i] = k.name
+	}
+	return out
+}
+
+// Spec returns the Iceberg partition spec: field ids from 1000, each field
+// named after its key.
+func (p Partitioning) Spec() iceberg.PartitionSpec {
+	fields := make([]iceberg.PartitionField, len(p.keys))
+	for i, k := range p.keys {
+		var tr iceberg.Transform = iceberg.IdentityTransform{}
+		switch k.kind {
+		case kindDay:
+			tr = iceberg.DayTransform{}
+		case kindHour:
+			tr = iceberg.HourTransform{}
+		}
+		fields[i] = iceberg.PartitionField{SourceIDs: []int{k.sourceID}, FieldID: 1000 + i, Name: k.name, Transform: tr}
+	}
+	return iceberg.NewPartitionSpec(fields...)
+}
+
+// partitionsFromSpec recovers the key list of an existing table's spec.
+func partitionsFromSpec(spec iceberg.PartitionSpec) []string {
+	var out []string
+	for _, f := range spec.Fields() {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+// Dir returns the Hive directory of t relative to data/, for example
+// "event_date=2024-05-01/type=payment", and its Iceberg partition values by
+// partition field id.
+func (p Partitioning) Dir(t *txn.Transaction) (string, map[int]any) {
+	var b strings.Builder
+	vals := make(map[int]any, len(p.keys))
+	for i, k := range p.keys {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(k.name)
+		b.WriteByte('=')
+		switch k.kind {
+		case kindDay:
+			et := t.EventTime.UTC()
+			b.WriteString(et.Format(time.DateOnly))
+			vals[1000+i] = iceberg.Date(et.Unix() / 86400)
+			if et.Unix() < 0 && et.Unix()%86400 != 0 {
+				vals[1000+i] = iceberg.Date(et.Unix()/86400 - 1)
+			}
+		case kindHour:
+			et := t.EventTime.UTC()
+			b.WriteString(et.Format("2006-01-02-15"))
+			h := et.Unix() / 3600
+			if et.Unix() < 0 && et.Unix()%3600 != 0 {
+				h--
+			}
+			vals[1000+i] = int32(h)
+		case kindIdentity:
+			v := reflect.ValueOf(t).Elem().Field(k.field)
+			if k.isBool {
+				b.WriteString(fmt.Sprint(v.Bool()))
+				vals[1000+i] = v.Bool()
+				continue
+			}
+			s := v.String()
+			if s == "" && k.optional {
+				b.WriteString(hiveNull)
+				vals[1000+i] = nil
+				continue
+			}
+			b.WriteString(escapeHive(s))
+			vals[1000+i] = s
+		}
+	}
+	return b.String(), vals
+}
+
+// escapeHive percent-escapes what Hive escapes in partition directory
+// values, so every value round-trips through a path segment.
+func escapeHive(s string) string {
+	needs := false
+	for i := 0; i < len(s); i++ {
+		if hiveEscape(s[i]) {
+			needs = true
+			break
+		}
+	}
+	if !needs {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; hiveEscape(c) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func hiveEscape(c byte) bool {
+	return c < 0x20 || c == 0x7f || strings.IndexByte("\"#%'*/:=?\\{[]^", c) >= 0
+}
+
+// PartitionOf parses the key=value directories of a data file path into a
+// map, unescaping values, for example {"event_date": "2024-05-01", "type":
+// "payment"}. A null partition value is the empty string.
+func PartitionOf(path string) map[string]string {
+	out := map[string]string{}
+	segs := strings.Split(path, "/")
+	for _, s := range segs[:max(len(segs)-1, 0)] {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			continue
+		}
+		if v == hiveNull {
+			v = ""
+		} else if u, err := url.PathUnescape(v); err == nil {
+			v = u
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// sameKeys reports whether two partition key lists are equal.
+func sameKeys(a, b []string) bool { return slices.Equal(a, b) }

@@ -1,0 +1,584 @@
+package lake
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/utils"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/google/uuid"
+)
+
+// DataFile is one Parquet file of the lake.
+type DataFile struct {
+	// Path is the full URI (s3://…) or absolute local path, exactly as the
+	// Iceberg table references it.
+	Path string
+	// Partition holds the Hive partition values by key, for example
+	// {"event_date": "2024-05-01", "type": "payment"}.
+	Partition map[string]string
+	// Rows and Bytes are the file's row count and size.
+	Rows  int64
+	Bytes int64
+}
+
+// Snapshot summarises one Iceberg snapshot.
+type Snapshot struct {
+	ID        int64
+	ParentID  int64 // 0 for the first
+	Time      time.Time
+	Operation string // append, replace, overwrite, delete
+	// Rows and Files are the table's totals after the snapshot.
+	Rows  int64
+	Files int64
+	// AddedRows and AddedFiles are what the snapshot added.
+	AddedRows  int64
+	AddedFiles int64
+	// Properties is the whole snapshot summary.
+	Properties map[string]string
+}
+
+// Option configures Open.
+type Option func(*openConfig)
+
+type openConfig struct {
+	catalogURI  string
+	partitionBy []string
+}
+
+// WithCatalogURI sets the SQLite catalog file (see catalogPath).
+func WithCatalogURI(uri string) Option { return func(c *openConfig) { c.catalogURI = uri } }
+
+// WithPartitionBy sets the partition keys used when the table is created.
+// Opening an existing table with different keys is an error.
+func WithPartitionBy(keys []string) Option {
+	return func(c *openConfig) { c.partitionBy = keys }
+}
+
+// ErrConflict is wrapped by errors from commits that lost every retry to
+// concurrent writers.
+var ErrConflict = errors.New("lake: concurrent commit conflict")
+
+// ErrFileNotInTable is returned by Replace when a file to remove is not in
+// the current snapshot (a concurrent compaction replaced it first).
+var ErrFileNotInTable = errors.New("lake: file is not in the current snapshot")
+
+// maxCommitAttempts bounds the reload-and-retry loop of one commit.
+const maxCommitAttempts = 60
+
+// Table is the lake's Iceberg table plus its storage. It is safe for
+// concurrent use; every commit is a compare-and-swap in the catalog, so
+// several Tables (in one or many processes) may commit at once.
+type Table struct {
+	loc   Location
+	store Storage
+	cat   *sqlcat.Catalog
+	db    *sql.DB
+	aws   *aws.Config
+	part  Partitioning
+	ident table.Identifier
+
+	mu  sync.Mutex
+	tbl *table.Table
+}
+
+// Open opens the lake at loc, creating the Iceberg table
+// trstream.transactions on first use.
+func Open(ctx context.Context, loc Location, opts ...Option) (*Table, error) {
+	cfg := openConfig{partitionBy: DefaultPartitionBy}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	part, err := ParsePartitioning(cfg.partitionBy)
+	if err != nil {
+		return nil, err
+	}
+	path, err := catalogPath(loc, cfg.catalogURI)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{loc: loc, part: part, ident: catalog.ToIdentifier(Namespace, TableName)}
+	if loc.IsS3() {
+		if t.aws, err = awsConfig(ctx, loc.S3); err != nil {
+			return nil, err
+		}
+	}
+	if t.store, err = NewStorage(ctx, loc); err != nil {
+		return nil, err
+	}
+	if t.cat, t.db, err = openCatalog(loc, path); err != nil {
+		t.store.Close()
+		return nil, err
+	}
+	ctx = t.ctx(ctx)
+	if err := ensureTable(ctx, t.cat, loc, part); err != nil {
+		t.Close()
+		return nil, err
+	}
+	tbl, err := t.reload(ctx)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	if got := strings.TrimSuffix(tbl.Location(), "/"); got != loc.URI() {
+		t.Close()
+		return nil, fmt.Errorf("catalog %s holds %s.%s at %s, not %s: use another catalog_uri", path, Namespace, TableName, got, loc.URI())
+	}
+	if have := partitionsFromSpec(tbl.Spec()); !sameKeys(have, part.Keys()) {
+		t.Close()
+		return nil, fmt.Errorf("table is partitioned by %v, not %v", have, part.Keys())
+	}
+	return t, nil
+}
+
+// ctx attaches the lake's AWS configuration, which iceberg-go's S3 IO reads
+// from the context, so metadata and data share credentials and retries.
+func (t *Table) ctx(ctx context.Context) context.Context {
+	if t.aws != nil {
+		return utils.WithAwsConfig(ctx, t.aws)
+	}
+	return ctx
+}
+
+// Close releases the catalog and storage.
+func (t *Table) Close() error {
+	var errs []error
+	if t.cat != nil {
+		errs = append(errs, t.cat.Close())
+	}
+	if t.db != nil {
+		errs = append(errs, t.db.Close())
+	}
+	if t.store != nil {
+		errs = append(errs, t.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Location is where the lake lives.
+func (t *Table) Location() Location { return t.loc }
+
+// Storage is the lake's object store.
+func (t *Table) Storage() Storage { return t.store }
+
+// Partitioning is the table's partition layout.
+func (t *Table) Partitioning() Partitioning { return t.part }
+
+// Iceberg returns the most recently loaded iceberg-go table, for readers
+// that want to scan it directly.
+func (t *Table) Iceberg(ctx context.Context) (*table.Table, error) { return t.reload(t.ctx(ctx)) }
+
+func (t *Table) reload(ctx context.Context) (*table.Table, error) {
+	tbl, err := t.cat.LoadTable(ctx, t.ident)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.tbl = tbl
+	t.mu.Unlock()
+	return tbl, nil
+}
+
+func (t *Table) fs(ctx context.Context, tbl *table.Table) (iceio.IO, error) { return tbl.FS(ctx) }
+
+// currentFiles lists the data files of tbl's current snapshot.
+func (t *Table) currentFiles(ctx context.Context, tbl *table.Table) ([]iceberg.DataFile, error) {
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return nil, nil
+	}
+	return t.snapshotFiles(ctx, tbl, snap)
+}
+
+func (t *Table) snapshotFiles(ctx context.Context, tbl *table.Table, snap *table.Snapshot) ([]iceberg.DataFile, error) {
+	fs, err := t.fs(ctx, tbl)
+	if err != nil {
+		return nil, err
+	}
+	mans, err := snap.Manifests(fs)
+	if err != nil {
+		return nil, err
+	}
+	var out []iceberg.DataFile
+	for _, m := range mans {
+		if m.ManifestContent() != iceberg.ManifestContentData {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Status() == iceberg.EntryStatusDELETED {
+				continue
+			}
+			out = append(out, e.DataFile())
+		}
+	}
+	return out, nil
+}
+
+func (t *Table) toDataFile(df iceberg.DataFile) DataFile {
+	part := map[string]string{}
+	if rel, ok := t.loc.Rel(df.FilePath()); ok {
+		part = PartitionOf(rel)
+	}
+	return DataFile{Path: df.FilePath(), Partition: part, Rows: df.Count(), Bytes: df.FileSizeBytes()}
+}
+
+// Files lists the data files of the current snapshot, sorted by path.
+func (t *Table) Files(ctx context.Context) ([]DataFile, error) {
+	ctx = t.ctx(ctx)
+	tbl, err := t.reload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dfs, err := t.currentFiles(ctx, tbl)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DataFile, len(dfs))
+	for i, df := range dfs {
+		out[i] = t.toDataFile(df)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+func summaryInt(p map[string]string, k string) int64 {
+	n, _ := strconv.ParseInt(p[k], 10, 64)
+	return n
+}
+
+// Snapshots lists the table's snapshots, oldest first.
+func (t *Table) Snapshots(ctx context.Context) ([]Snapshot, error) {
+	tbl, err := t.reload(t.ctx(ctx))
+	if err != nil {
+		return nil, err
+	}
+	var out []Snapshot
+	for _, s := range tbl.Metadata().Snapshots() {
+		sn := Snapshot{ID: s.SnapshotID, Time: time.UnixMilli(s.TimestampMs).UTC()}
+		if s.ParentSnapshotID != nil {
+			sn.ParentID = *s.ParentSnapshotID
+		}
+		if s.Summary != nil {
+			sn.Operation = string(s.Summary.Operation)
+			sn.Properties = map[string]string(s.Summary.Properties)
+			sn.Rows = summaryInt(sn.Properties, "total-records")
+			sn.Files = summaryInt(sn.Properties, "total-data-files")
+			sn.AddedRows = summaryInt(sn.Properties, "added-records")
+			sn.AddedFiles = summaryInt(sn.Properties, "added-data-files")
+		}
+		out = append(out, sn)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// offsetsOf returns the offsets of the newest snapshot in tbl's current
+// ancestry that carries them.
+func offsetsOf(tbl *table.Table) (Offsets, error) {
+	md := tbl.Metadata()
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			if js, ok := s.Summary.Properties[PropOffsets]; ok {
+				return ParseOffsets(js)
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = md.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return Offsets{}, nil
+}
+
+// Offsets returns the Kafka offsets committed with the current snapshot.
+func (t *Table) Offsets(ctx context.Context) (Offsets, error) {
+	tbl, err := t.reload(t.ctx(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return offsetsOf(tbl)
+}
+
+// icebergFile builds the manifest entry of a file written by this package,
+// from its metadata alone (no footer read).
+func (t *Table) icebergFile(tbl *table.Table, f DataFile) (iceberg.DataFile, error) {
+	spec := tbl.Spec()
+	vals := map[int]any{}
+	logical := map[int]string{}
+	for _, pf := range spec.Fields() {
+		v, ok := f.Partition[pf.Name]
+		if !ok {
+			return nil, fmt.Errorf("file %s: no value for partition key %s", f.Path, pf.Name)
+		}
+		switch pf.Transform.(type) {
+		case iceberg.DayTransform:
+			d, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				return nil, fmt.Errorf("file %s: partition %s=%q: %w", f.Path, pf.Name, v, err)
+			}
+			vals[pf.FieldID] = iceberg.Date(d.Unix() / 86400)
+			logical[pf.FieldID] = "date"
+		case iceberg.HourTransform:
+			h, err := time.Parse("2006-01-02-15", v)
+			if err != nil {
+				return nil, fmt.Errorf("file %s: partition %s=%q: %w", f.Path, pf.Name, v, err)
+			}
+			vals[pf.FieldID] = int32(h.Unix() / 3600)
+		default:
+			k := t.part.key(pf.Name)
+			switch {
+			case k != nil && k.isBool:
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("file %s: partition %s=%q: %w", f.Path, pf.Name, v, err)
+				}
+				vals[pf.FieldID] = b
+			case v == "" && k != nil && k.optional:
+				vals[pf.FieldID] = nil
+			default:
+				vals[pf.FieldID] = v
+			}
+		}
+	}
+	b, err := iceberg.NewDataFileBuilder(spec, iceberg.EntryContentData, f.Path, iceberg.ParquetFile,
+		vals, logical, nil, f.Rows, f.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return b.Build(), nil
+}
+
+func (p Partitioning) key(name string) *partKey {
+	for i := range p.keys {
+		if p.keys[i].name == name {
+			return &p.keys[i]
+		}
+	}
+	return nil
+}
+
+// isConflict reports whether a commit lost a compare-and-swap race and may
+// be retried against the reloaded table.
+func isConflict(err error) bool {
+	if errors.Is(err, table.ErrCommitFailed) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "requirement failed") || strings.Contains(msg, "database is locked") ||
+		strings.Contains(msg, "SQLITE_BUSY")
+}
+
+// commit runs build against a freshly loaded table and commits, reloading
+// and rebuilding after every conflict. build receives the current table,
+// the transaction and the snapshot properties to pass on (holding the
+// commit id). When a commit fails for another reason, commit checks
+// whether it landed anyway (the catalog may have applied it before the
+// error) and then reports success.
+func (t *Table) commit(ctx context.Context, build func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error) error {
+	ctx = t.ctx(ctx)
+	commitID := uuid.NewString()
+	wait := 10 * time.Millisecond
+	var lastErr error
+	for attempt := 1; attempt <= maxCommitAttempts; attempt++ {
+		tbl, err := t.reload(ctx)
+		if err != nil {
+			return err
+		}
+		tx := tbl.NewTransaction()
+		if err := build(tbl, tx, iceberg.Properties{PropCommitID: commitID}); err != nil {
+			return err
+		}
+		newTbl, err := tx.Commit(ctx)
+		if err == nil {
+			t.mu.Lock()
+			t.tbl = newTbl
+			t.mu.Unlock()
+			return nil
+		}
+		lastErr = err
+		if !isConflict(err) {
+			if ok, _ := t.landed(ctx, commitID); ok {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait + rand.N(wait)):
+		}
+		wait = min(wait*2, time.Second)
+	}
+	return fmt.Errorf("%w: %d attempts: %w", ErrConflict, maxCommitAttempts, lastErr)
+}
+
+// landed reports whether a snapshot with the commit id exists.
+func (t *Table) landed(ctx context.Context, commitID string) (bool, error) {
+	tbl, err := t.reload(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range tbl.Metadata().Snapshots() {
+		if s.Summary != nil && s.Summary.Properties[PropCommitID] == commitID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Append commits files in one snapshot, together with offsets merged over
+// the current snapshot's offsets (see Offsets.Merge). Files must have been
+// written under this lake (WriteFiles does); nothing is read from them. A
+// conflict with a concurrent commit is retried against the reloaded table,
+// re-merging the offsets. With no files and no offsets it does nothing.
+func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) error {
+	if len(files) == 0 && len(offsets) == 0 {
+		return nil
+	}
+	return t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
+		cur, err := offsetsOf(tbl)
+		if err != nil {
+			return err
+		}
+		js, err := cur.Merge(offsets).MarshalJSON()
+		if err != nil {
+			return err
+		}
+		props[PropOffsets] = string(js)
+		if len(files) == 0 {
+			// Offsets only: an empty append still records a snapshot.
+			return tx.AddFiles(ctx, nil, props, false)
+		}
+		dfs := make([]iceberg.DataFile, len(files))
+		for i, f := range files {
+			if dfs[i], err = t.icebergFile(tbl, f); err != nil {
+				return err
+			}
+		}
+		return tx.AddDataFiles(ctx, dfs, props, table.WithoutDuplicateCheck())
+	})
+}
+
+// Replace atomically swaps files for compaction: remove must all be in the
+// current snapshot (else ErrFileNotInTable), add are new files holding the
+// same rows. A conflict with a concurrent append is retried against the
+// reloaded table, so appended files are kept; the current offsets are
+// carried into the new snapshot.
+func (t *Table) Replace(ctx context.Context, remove, add []DataFile) error {
+	if len(remove) == 0 && len(add) == 0 {
+		return nil
+	}
+	return t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
+		cur, err := t.currentFiles(ctx, tbl)
+		if err != nil {
+			return err
+		}
+		byPath := make(map[string]iceberg.DataFile, len(cur))
+		for _, df := range cur {
+			byPath[df.FilePath()] = df
+		}
+		dels := make([]iceberg.DataFile, len(remove))
+		for i, f := range remove {
+			df, ok := byPath[f.Path]
+			if !ok {
+				return fmt.Errorf("%w: %s", ErrFileNotInTable, f.Path)
+			}
+			dels[i] = df
+		}
+		adds := make([]iceberg.DataFile, len(add))
+		for i, f := range add {
+			if adds[i], err = t.icebergFile(tbl, f); err != nil {
+				return err
+			}
+		}
+		offs, err := offsetsOf(tbl)
+		if err != nil {
+			return err
+		}
+		js, _ := offs.MarshalJSON()
+		props[PropOffsets] = string(js)
+		return tx.ReplaceDataFilesWithDataFiles(ctx, dels, adds, props, table.WithoutDuplicateCheck())
+	})
+}
+
+// CleanOrphans deletes data files under data/ that no snapshot references
+// and that are older than olderThan (so files being written and committed
+// right now survive; use at least several commit intervals), plus stale
+// temporary files. It returns the deleted paths, relative to the lake.
+func (t *Table) CleanOrphans(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	ctx = t.ctx(ctx)
+	// List before reading the table: a file committed after the read but
+	// listed before it would otherwise look orphaned (the age bound covers
+	// the rest).
+	var objs []ObjectInfo
+	var err error
+	if ls, ok := t.store.(*localStorage); ok {
+		objs, err = ls.list("data", true)
+	} else {
+		objs, err = t.store.List(ctx, "data")
+	}
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := t.reload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	referenced := map[string]bool{}
+	for _, s := range tbl.Metadata().Snapshots() {
+		dfs, err := t.snapshotFiles(ctx, tbl, &s)
+		if err != nil {
+			return nil, err
+		}
+		for _, df := range dfs {
+			if rel, ok := t.loc.Rel(df.FilePath()); ok {
+				referenced[rel] = true
+			}
+		}
+	}
+	cutoff := time.Now().Add(-olderThan)
+	var deleted []string
+	for _, o := range objs {
+		if referenced[o.Path] || o.ModTime.After(cutoff) {
+			continue
+		}
+		if err := t.store.Delete(ctx, o.Path); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, o.Path)
+	}
+	return deleted, nil
+}
+
+// lastOffsets returns the offsets of the most recently loaded table state
+// (after a commit: the merged offsets just committed).
+func (t *Table) lastOffsets() Offsets {
+	t.mu.Lock()
+	tbl := t.tbl
+	t.mu.Unlock()
+	if tbl == nil {
+		return Offsets{}
+	}
+	o, err := offsetsOf(tbl)
+	if err != nil {
+		return Offsets{}
+	}
+	return o
+}

@@ -1,0 +1,216 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+// WriteOptions shape the Parquet files WriteFiles produces.
+type WriteOptions struct {
+	// MaxRows rolls to a new file after this many rows (0: no limit).
+	MaxRows int
+	// MaxBytes rolls to a new file after about this many uncompressed
+	// bytes (0: no limit).
+	MaxBytes int64
+	// RowGroupRows caps the rows of one row group (0: 128Ki).
+	RowGroupRows int
+	// Compression is zstd (default), snappy, gzip, lz4 or none.
+	Compression string
+}
+
+// Compressions lists the supported codec names.
+var Compressions = []string{"zstd", "snappy", "gzip", "lz4", "none"}
+
+// Codec returns the parquet-go codec of a compression name.
+func Codec(name string) (compress.Codec, error) {
+	switch name {
+	case "", "zstd":
+		return &parquet.Zstd, nil
+	case "snappy":
+		return &parquet.Snappy, nil
+	case "gzip":
+		return &parquet.Gzip, nil
+	case "lz4":
+		return &parquet.Lz4Raw, nil
+	case "none", "uncompressed":
+		return &parquet.Uncompressed, nil
+	}
+	return nil, fmt.Errorf("unknown compression %q (want one of %v)", name, Compressions)
+}
+
+// RowBytes estimates the in-memory size of a row, for buffer accounting
+// and byte-based file rolling.
+func RowBytes(t *txn.Transaction) int64 {
+	return int64(96 + len(t.TransactionID) + len(t.AccountID) + len(t.CounterpartyID) + len(t.MerchantID) +
+		len(t.MerchantCategory) + len(t.Currency) + len(t.Type) + len(t.Status) + len(t.Channel) +
+		len(t.Country) + len(t.CardFingerprint) + len(t.FraudScenario) + len(t.Source))
+}
+
+// NewFilePath returns a fresh path relative to the lake root for a data
+// file of the Hive partition dir: data/<dir>/part-<uuidv7>.parquet. UUIDv7
+// names sort by creation time.
+func NewFilePath(dir string) string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	return "data/" + dir + "/part-" + id.String() + ".parquet"
+}
+
+// WriteFiles splits rows by partition, sorts each partition by event_time,
+// writes one or more Parquet files per partition (rolling at MaxRows or
+// MaxBytes) in parallel, and returns them ready for Append or Replace. The
+// files are invisible to the table until committed; on error the files
+// already written are left for CleanOrphans.
+func (t *Table) WriteFiles(ctx context.Context, rows []txn.Transaction, opts WriteOptions) ([]DataFile, error) {
+	groups := map[string][]txn.Transaction{}
+	for i := range rows {
+		dir, _ := t.part.Dir(&rows[i])
+		groups[dir] = append(groups[dir], rows[i])
+	}
+	return t.writeGroups(ctx, groups, opts)
+}
+
+func (t *Table) writeGroups(ctx context.Context, groups map[string][]txn.Transaction, opts WriteOptions) ([]DataFile, error) {
+	type job struct {
+		dir  string
+		rows []txn.Transaction
+	}
+	var jobs []job
+	for dir, rs := range groups {
+		SortByEventTime(rs)
+		for len(rs) > 0 {
+			n := chunkLen(rs, opts)
+			jobs = append(jobs, job{dir, rs[:n]})
+			rs = rs[n:]
+		}
+	}
+	out := make([]DataFile, len(jobs))
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i], errs[i] = t.writeFile(ctx, j.dir, j.rows, opts)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// SortByEventTime sorts rows by event_time, then transaction_id.
+func SortByEventTime(rows []txn.Transaction) {
+	slices.SortStableFunc(rows, func(a, b txn.Transaction) int {
+		if c := a.EventTime.Compare(b.EventTime); c != 0 {
+			return c
+		}
+		if a.TransactionID < b.TransactionID {
+			return -1
+		}
+		if a.TransactionID > b.TransactionID {
+			return 1
+		}
+		return 0
+	})
+}
+
+func chunkLen(rs []txn.Transaction, o WriteOptions) int {
+	n := len(rs)
+	if o.MaxRows > 0 && n > o.MaxRows {
+		n = o.MaxRows
+	}
+	if o.MaxBytes > 0 {
+		var b int64
+		for i := 0; i < n; i++ {
+			b += RowBytes(&rs[i])
+			if b >= o.MaxBytes {
+				return i + 1
+			}
+		}
+	}
+	return n
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeFile writes rows (already sorted, one partition) to a new file.
+func (t *Table) writeFile(ctx context.Context, dir string, rows []txn.Transaction, o WriteOptions) (DataFile, error) {
+	codec, err := Codec(o.Compression)
+	if err != nil {
+		return DataFile{}, err
+	}
+	rg := o.RowGroupRows
+	if rg <= 0 {
+		rg = 128 << 10
+	}
+	rel := NewFilePath(dir)
+	fw, err := t.store.Create(ctx, rel)
+	if err != nil {
+		return DataFile{}, fmt.Errorf("create %s: %w", rel, err)
+	}
+	cw := &countingWriter{w: fw}
+	if err := WriteParquet(cw, rows, codec, rg); err != nil {
+		fw.Abort()
+		return DataFile{}, fmt.Errorf("write %s: %w", rel, err)
+	}
+	if err := fw.Close(); err != nil {
+		fw.Abort()
+		return DataFile{}, fmt.Errorf("publish %s: %w", rel, err)
+	}
+	return DataFile{Path: t.store.URI(rel), Partition: PartitionOf(rel), Rows: int64(len(rows)), Bytes: cw.n}, nil
+}
+
+// WriteParquet writes rows as one Parquet file of the lake's schema.
+func WriteParquet(w io.Writer, rows []txn.Transaction, codec compress.Codec, rowGroupRows int) error {
+	pw := parquet.NewGenericWriter[txn.Transaction](w,
+		parquet.Compression(codec),
+		parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
+		parquet.CreatedBy("trstream", "lake", ""),
+	)
+	for len(rows) > 0 {
+		n := min(len(rows), 4096)
+		if _, err := pw.Write(rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return pw.Close()
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
