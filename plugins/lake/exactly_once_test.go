@@ -1,0 +1,114 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+// expectedOffsets is what rowsMapping's metadata commits for rows 0..n-1:
+// partition i%3, offset i+first.
+func expectedOffsets(topic string, n, first int) Offsets {
+	o := Offsets{}
+	for i := 0; i < n; i++ {
+		o.Set(topic, int32(i%3), int64(i+first+1))
+	}
+	return o
+}
+
+func TestParquetLakeExactlyOnceOffsets(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("eo", 300, 3)
+
+	// First run: the first 200 messages.
+	runStream(t, rows[:200], "tx", 1000, lakeOutYAML(dir, ""))
+	tbl := openLake(t, dir, S3Options{})
+	offs, err := tbl.Offsets(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, expectedOffsets("tx", 200, 1000), offs)
+
+	// Restart on the same lake: the consumer group rewinds and redelivers
+	// everything, plus 100 new messages.
+	runStream(t, rows, "tx", 1000, lakeOutYAML(dir, ""))
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
+	offs, err = tbl.Offsets(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, expectedOffsets("tx", 300, 1000), offs)
+
+	// And once more with nothing new: no new data.
+	before := totalRows(t, tbl)
+	runStream(t, rows, "tx", 1000, lakeOutYAML(dir, ""))
+	assert.Equal(t, before, totalRows(t, tbl))
+}
+
+func TestParquetLakeDedupeWithoutKafka(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("dd", 150, 2)
+	// Every row twice in one run, and the whole set again in a second
+	// batch of the same run.
+	twice := append(append([]txn.Transaction(nil), rows...), rows...)
+	runStream(t, twice, "", 0, lakeOutYAML(dir, ""))
+	tbl := openLake(t, dir, S3Options{})
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
+}
+
+func TestConcurrentCommitters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := openLake(t, dir, S3Options{})
+	b := openLake(t, dir, S3Options{})
+
+	// A conflict is detected: a stale transaction loses the CAS race...
+	stale, err := a.Iceberg(ctx)
+	require.NoError(t, err)
+	fb, err := b.WriteFiles(ctx, testRows("b0", 10, 1), WriteOptions{})
+	require.NoError(t, err)
+	require.NoError(t, b.Append(ctx, fb, Offsets{"tx": {1: 10}}))
+	fa, err := a.WriteFiles(ctx, testRows("a0", 10, 1), WriteOptions{})
+	require.NoError(t, err)
+	df, err := a.icebergFile(stale, fa[0])
+	require.NoError(t, err)
+	tx := stale.NewTransaction()
+	require.NoError(t, tx.AddDataFiles(ctx, []iceberg.DataFile{df}, iceberg.Properties{}, table.WithoutDuplicateCheck()))
+	_, err = tx.Commit(ctx)
+	require.Error(t, err)
+	assert.True(t, isConflict(err), "%v", err)
+	// ...and Append's reload-and-retry succeeds, keeping b's offsets.
+	require.NoError(t, a.Append(ctx, fa, Offsets{"tx": {0: 10}}))
+
+	// Now both hammer the table at once, each with its own partition.
+	var wg sync.WaitGroup
+	var want []string
+	want = append(want, ids(testRows("b0", 10, 1))...)
+	want = append(want, ids(testRows("a0", 10, 1))...)
+	const rounds = 8
+	for w, tbl := range []*Table{a, b} {
+		for r := 0; r < rounds; r++ {
+			want = append(want, ids(testRows(fmt.Sprintf("w%d-%d", w, r), 5, 2))...)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				files, err := tbl.WriteFiles(ctx, testRows(fmt.Sprintf("w%d-%d", w, r), 5, 2), WriteOptions{})
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.NoError(t, tbl.Append(ctx, files, Offsets{"tx": {int32(w): int64(100 + r)}}))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, sorted(want), fileIDs(t, a))
+	offs, err := b.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Offsets{"tx": {0: 100 + rounds - 1, 1: 100 + rounds - 1}}, offs)
+}
