@@ -257,8 +257,8 @@ function renderChart() {
     tx.textContent = fmtNum(t);
     s.append(tx);
   }
-  const label = (x, text) => {
-    const tx = svg('text', { x, y: H - B + 16, 'text-anchor': 'middle' });
+  const label = (x, text, anchor = 'middle') => {
+    const tx = svg('text', { x, y: H - B + 16, 'text-anchor': anchor });
     tx.textContent = text.length > 14 ? text.slice(0, 13) + '…' : text;
     s.append(tx);
   };
@@ -280,10 +280,16 @@ function renderChart() {
       });
       s.append(svg('path', { d, class: 's' + si }));
     });
-    const n = Math.min(6, order.length);
+    const n = Math.max(2, Math.min(6, Math.floor((W - L - R) / 110), order.length));
     for (let k = 0; k < n; k++) {
-      const idx = Math.round(k * (order.length - 1) / Math.max(1, n - 1));
-      label(xPos(xv[idx]), cell(r.rows[order[idx]][pick.x]).replace('T00:00:00Z', ''));
+      const v = xMin + (xMax - xMin) * k / (n - 1);
+      let text;
+      if (useIndex) text = cell(r.rows[order[Math.round(v)]][pick.x]);
+      else {
+        const iso = new Date(v).toISOString();
+        text = xMax - xMin > 3 * 86400e3 ? iso.slice(0, 10) : iso.slice(5, 16).replace('T', ' ');
+      }
+      label(xPos(v), text, k === 0 ? 'start' : k === n - 1 ? 'end' : 'middle');
     }
   } else {
     const rows = r.rows.slice(0, 40);
