@@ -178,6 +178,9 @@ func (e *Engine) init(ctx context.Context) error {
 		// Spill files stay inside the cache directory.
 		"SET temp_directory=" + sqlString(filepath.Join(e.opts.CacheDir, "_tmp")),
 		"SET autoinstall_known_extensions=false",
+		// Snapshot files are immutable: keep their footers in memory, so
+		// binding the view (union_by_name reads every schema) stays cheap.
+		"SET parquet_metadata_cache=true",
 		"SET autoload_known_extensions=false",
 		// Must precede enable_external_access=false, which freezes it.
 		"SET allowed_directories=[" + strings.Join(allowed, ",") + "]",

@@ -169,7 +169,7 @@ func TestAttacksRefused(t *testing.T) {
 // (2) A runaway query hits the timeout, is interrupted, and the same pool
 // (one connection) serves the next query.
 func TestTimeoutInterruptsAndPoolRecovers(t *testing.T) {
-	e, _ := openTestEngine(t, func(o *Options) { o.PoolSize = 1; o.Timeout = 300 * time.Millisecond })
+	e, _ := openTestEngine(t, func(o *Options) { o.PoolSize = 1; o.Timeout = 1500 * time.Millisecond })
 	_, err := e.Query(context.Background(),
 		"SELECT count(*) FROM range(1000000000) a, range(1000000000) b WHERE a.range + b.range = 3", 0)
 	require.Error(t, err)

@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -140,17 +139,15 @@ func (e *Engine) Stream(ctx context.Context, q string, limit int, cols func([]Co
 	if err := e.refresh(ctx, conn); err != nil {
 		return false, err
 	}
-	typ, err := e.checkSQL(ctx, conn, q)
+	typ, names, err := e.checkSQLNames(ctx, conn, q)
 	if err != nil {
 		return false, err
 	}
 	text := q
-	var names []string
 	if limit > 0 && typ == duckdb.STATEMENT_TYPE_SELECT {
 		// Let DuckDB stop early: the driver materialises whole results.
 		if w, ok := e.wrapLimit(q, limit+1); ok {
 			text = w
-			names, _ = columnNames(ctx, conn, q)
 		}
 	}
 	rows, err := conn.QueryContext(ctx, text)
@@ -212,30 +209,4 @@ func (e *Engine) wrapLimit(q string, n int) (string, bool) {
 		return "", false
 	}
 	return w, true
-}
-
-// columnNames prepares q and returns its result column names.
-func columnNames(ctx context.Context, conn *sql.Conn, q string) ([]string, error) {
-	var names []string
-	err := conn.Raw(func(dc any) error {
-		st, err := dc.(*duckdb.Conn).PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		s := st.(*duckdb.Stmt)
-		n, err := s.ColumnCount()
-		if err != nil {
-			return err
-		}
-		for i := 0; i < n; i++ {
-			name, err := s.ColumnName(i)
-			if err != nil {
-				return err
-			}
-			names = append(names, name)
-		}
-		return nil
-	})
-	return names, err
 }

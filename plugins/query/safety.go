@@ -114,7 +114,15 @@ func stmtName(t duckdb.StmtType) string {
 // stmtType prepares q (exactly one statement) on conn and returns DuckDB's
 // statement type. Preparing parses and binds; it runs nothing.
 func stmtType(ctx context.Context, conn *sql.Conn, q string) (duckdb.StmtType, error) {
+	t, _, err := prepareInfo(ctx, conn, q, false)
+	return t, err
+}
+
+// prepareInfo prepares q (exactly one statement) and returns its type and,
+// if names, its result column names.
+func prepareInfo(ctx context.Context, conn *sql.Conn, q string, names bool) (duckdb.StmtType, []string, error) {
 	var t duckdb.StmtType
+	var cols []string
 	err := conn.Raw(func(dc any) error {
 		c, ok := dc.(*duckdb.Conn)
 		if !ok {
@@ -129,55 +137,74 @@ func stmtType(ctx context.Context, conn *sql.Conn, q string) (duckdb.StmtType, e
 		if !ok {
 			return fmt.Errorf("query: unexpected driver statement %T", st)
 		}
-		t, err = s.StatementType()
-		return err
+		if t, err = s.StatementType(); err != nil || !names {
+			return err
+		}
+		n, err := s.ColumnCount()
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			name, err := s.ColumnName(i)
+			if err != nil {
+				return err
+			}
+			cols = append(cols, name)
+		}
+		return nil
 	})
-	return t, err
+	return t, cols, err
 }
 
 // checkSQL refuses anything but exactly one SELECT-type statement or an
 // EXPLAIN [ANALYZE] of one. It returns the statement type.
 func (e *Engine) checkSQL(ctx context.Context, conn *sql.Conn, q string) (duckdb.StmtType, error) {
+	t, _, err := e.checkSQLNames(ctx, conn, q)
+	return t, err
+}
+
+// checkSQLNames is checkSQL that also returns the result column names.
+func (e *Engine) checkSQLNames(ctx context.Context, conn *sql.Conn, q string) (duckdb.StmtType, []string, error) {
 	return e.checkSQLDepth(ctx, conn, q, 0)
 }
 
-func (e *Engine) checkSQLDepth(ctx context.Context, conn *sql.Conn, q string, depth int) (duckdb.StmtType, error) {
+func (e *Engine) checkSQLDepth(ctx context.Context, conn *sql.Conn, q string, depth int) (duckdb.StmtType, []string, error) {
 	n, err := e.parser.count(q)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if n != 1 {
-		return 0, &Error{Kind: KindRefused, Msg: fmt.Sprintf("refused: exactly one statement is allowed, got %d", n)}
+		return 0, nil, &Error{Kind: KindRefused, Msg: fmt.Sprintf("refused: exactly one statement is allowed, got %d", n)}
 	}
-	t, err := stmtType(ctx, conn, q)
+	t, names, err := prepareInfo(ctx, conn, q, true)
 	if err != nil {
-		return 0, classify(ctx, err)
+		return 0, nil, classify(ctx, err)
 	}
 	switch t {
 	case duckdb.STATEMENT_TYPE_SELECT:
-		return t, nil
+		return t, names, nil
 	case duckdb.STATEMENT_TYPE_EXPLAIN:
 		// EXPLAIN ANALYZE runs its statement, so the statement inside must
 		// pass the same check. Locating it is lexical, but what is found is
 		// checked by DuckDB; if it cannot be found the EXPLAIN is refused.
 		inner, ok := explainBody(q)
 		if !ok || depth > 0 {
-			return 0, &Error{Kind: KindRefused, Msg: "refused: EXPLAIN is allowed only directly before a SELECT"}
+			return 0, nil, &Error{Kind: KindRefused, Msg: "refused: EXPLAIN is allowed only directly before a SELECT"}
 		}
-		it, err := e.checkSQLDepth(ctx, conn, inner, depth+1)
+		it, _, err := e.checkSQLDepth(ctx, conn, inner, depth+1)
 		if err != nil {
 			var qe *Error
 			if errors.As(err, &qe) && qe.Kind == KindRefused {
-				return 0, &Error{Kind: KindRefused, Msg: "refused: EXPLAIN is allowed only for SELECT (" + qe.Msg + ")"}
+				return 0, nil, &Error{Kind: KindRefused, Msg: "refused: EXPLAIN is allowed only for SELECT (" + qe.Msg + ")"}
 			}
-			return 0, err
+			return 0, nil, err
 		}
 		if it != duckdb.STATEMENT_TYPE_SELECT {
-			return 0, &Error{Kind: KindRefused, Msg: "refused: EXPLAIN is allowed only for SELECT"}
+			return 0, nil, &Error{Kind: KindRefused, Msg: "refused: EXPLAIN is allowed only for SELECT"}
 		}
-		return t, nil
+		return t, names, nil
 	}
-	return 0, &Error{Kind: KindRefused, Msg: fmt.Sprintf("refused: %s statements are not allowed; only SELECT, EXPLAIN, DESCRIBE, SHOW and SUMMARIZE are", stmtName(t))}
+	return 0, nil, &Error{Kind: KindRefused, Msg: fmt.Sprintf("refused: %s statements are not allowed; only SELECT, EXPLAIN, DESCRIBE, SHOW and SUMMARIZE are", stmtName(t))}
 }
 
 // explainBody returns the statement after EXPLAIN [(options)] [ANALYZE].

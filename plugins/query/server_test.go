@@ -63,7 +63,7 @@ func startServer(t *testing.T, mod func(*Options), token string) (apiClient, *En
 }
 
 func TestHTTPQueryAndErrors(t *testing.T) {
-	c, _, _ := startServer(t, func(o *Options) { o.Timeout = 400 * time.Millisecond; o.MaxRows = 100 }, "")
+	c, _, _ := startServer(t, func(o *Options) { o.Timeout = 2 * time.Second; o.MaxRows = 100 }, "")
 	code, body := c.query(QueryRequest{SQL: "SELECT event_date, count(*) AS n FROM transactions GROUP BY 1 ORDER BY 1"})
 	require.Equal(t, 200, code, body)
 	assert.Equal(t, []any{map[string]any{"name": "event_date", "type": "DATE"}, map[string]any{"name": "n", "type": "BIGINT"}}, body["columns"])
