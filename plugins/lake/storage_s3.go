@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
@@ -41,6 +43,7 @@ func awsConfig(ctx context.Context, o S3Options) (*aws.Config, error) {
 				so.MaxAttempts = s3MaxAttempts
 				so.MaxBackoff = 5 * time.Second
 				so.RateLimiter = ratelimit.None
+				so.Backoff = quickBackoff{max: so.MaxBackoff}
 			})
 		}),
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -55,6 +58,16 @@ func awsConfig(ctx context.Context, o S3Options) (*aws.Config, error) {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return &cfg, nil
+}
+
+// quickBackoff retries after 50ms, 100ms, 200ms… with full jitter, up to
+// max: transient 5xx and throttling clear fast, and a commit waits on it.
+type quickBackoff struct{ max time.Duration }
+
+func (b quickBackoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	d := 50 * time.Millisecond << min(attempt, 10)
+	d = min(d, b.max)
+	return d/2 + rand.N(d/2+1), nil
 }
 
 func newS3Client(cfg *aws.Config, o S3Options) *s3.Client {
@@ -74,6 +87,7 @@ func newS3Client(cfg *aws.Config, o S3Options) *s3.Client {
 type s3Storage struct {
 	loc    Location
 	bucket *blob.Bucket
+	client *s3.Client
 }
 
 func newS3Storage(ctx context.Context, loc Location) (*s3Storage, error) {
@@ -81,11 +95,12 @@ func newS3Storage(ctx context.Context, loc Location) (*s3Storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := s3blob.OpenBucket(ctx, newS3Client(cfg, loc.S3), loc.Bucket, nil)
+	client := newS3Client(cfg, loc.S3)
+	b, err := s3blob.OpenBucket(ctx, client, loc.Bucket, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &s3Storage{loc: loc, bucket: b}, nil
+	return &s3Storage{loc: loc, bucket: b, client: client}, nil
 }
 
 func (s *s3Storage) key(path string) string {
@@ -104,6 +119,18 @@ func (s *s3Storage) Create(ctx context.Context, path string) (FileWriter, error)
 	w, err := s.bucket.NewWriter(wctx, s.key(path), &blob.WriterOptions{
 		BufferSize:  s3PartSize,
 		ContentType: "application/vnd.apache.parquet",
+		// gocloud's transfer manager switches to multipart at 16 MiB;
+		// lower the threshold to the part size.
+		BeforeWrite: func(as func(any) bool) error {
+			var tm *transfermanager.Client
+			if as(&tm) && tm != nil {
+				*tm = *transfermanager.New(s.client, func(o *transfermanager.Options) {
+					o.PartSizeBytes = s3PartSize
+					o.MultipartUploadThreshold = s3PartSize
+				})
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		cancel()
