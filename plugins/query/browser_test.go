@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"github.com/trstream/trstream/internal/testenv"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,16 +27,16 @@ func TestBrowser(t *testing.T) {
 		chromium = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s not found (apt-get install -y chromium)", chromium)
+		testenv.Missing(t, "browser test: %s not found (apt-get install -y chromium)", chromium)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("browser test skipped: node not found")
+		testenv.Missing(t, "browser test: node not found")
 	}
 	dir, err := filepath.Abs("web_test")
 	require.NoError(t, err)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skip("browser test skipped: web_test/node_modules missing (cd plugins/query/web_test && npm ci)")
+		testenv.Missing(t, "browser test: web_test/node_modules missing (cd plugins/query/web_test && npm ci)")
 	}
 
 	e, _ := openTestEngine(t, nil)
