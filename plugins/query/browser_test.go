@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"github.com/trstream/trstream/internal/testenv"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/internal/testenv"
 )
 
 // TestBrowser drives the web editor in Debian's Chromium with playwright-core
