@@ -15,11 +15,11 @@ import (
 )
 
 // expectedOffsets is what rowsMapping's metadata commits for rows 0..n-1:
-// partition i%3, offset i+first.
+// partition (i+first)%3, offset i+first.
 func expectedOffsets(topic string, n, first int) Offsets {
 	o := Offsets{}
 	for i := 0; i < n; i++ {
-		o.Set(topic, int32(i%3), int64(i+first+1))
+		o.Set(topic, int32((i+first)%3), int64(i+first+1))
 	}
 	return o
 }

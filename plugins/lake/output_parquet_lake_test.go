@@ -66,7 +66,7 @@ func rowsMapping(rows []txn.Transaction, topic string, firstOffset int) string {
 	}
 	b.WriteString("]\nlet i = count(\"" + fmt.Sprint(time.Now().UnixNano()) + "\") - 1\nroot = $rows.index($i)\n")
 	if topic != "" {
-		fmt.Fprintf(&b, "meta kafka_topic = %q\nmeta kafka_partition = ($i %% 3).string()\nmeta kafka_offset = ($i + %d).string()\n", topic, firstOffset)
+		fmt.Fprintf(&b, "meta kafka_topic = %q\nmeta kafka_partition = (($i + %d) %% 3).string()\nmeta kafka_offset = ($i + %d).string()\n", topic, firstOffset, firstOffset)
 	}
 	return b.String()
 }
@@ -74,16 +74,27 @@ func rowsMapping(rows []txn.Transaction, topic string, firstOffset int) string {
 // runStream runs generate → parquet_lake until every row is acked.
 func runStream(t testing.TB, rows []txn.Transaction, topic string, firstOffset int, outYAML string) {
 	t.Helper()
+	runStreamOpts(t, rows, topic, firstOffset, outYAML, "")
+}
+
+// runStreamPaced is runStream with an interval between batches.
+func runStreamPaced(t testing.TB, rows []txn.Transaction, topic string, first int, outYAML, interval string) {
+	t.Helper()
+	runStreamOpts(t, rows, topic, first, outYAML, interval)
+}
+
+func runStreamOpts(t testing.TB, rows []txn.Transaction, topic string, firstOffset int, outYAML, interval string) {
+	t.Helper()
 	sb := service.NewStreamBuilder()
 	require.NoError(t, sb.SetLoggerYAML("level: warn"))
 	mapping, _ := json.Marshal(rowsMapping(rows, topic, firstOffset))
 	require.NoError(t, sb.AddInputYAML(fmt.Sprintf(`
 generate:
   count: %d
-  interval: ""
+  interval: %q
   batch_size: 50
   mapping: %s
-`, len(rows), mapping)))
+`, len(rows), interval, mapping)))
 	require.NoError(t, sb.AddOutputYAML(outYAML))
 	stream, err := sb.Build()
 	require.NoError(t, err)
