@@ -11,8 +11,6 @@ func newIDWindow(n int) *idWindow {
 	return &idWindow{ring: make([]string, 0, min(n, 1<<16)), set: make(map[string]struct{}), next: 0}
 }
 
-func (w *idWindow) size() int { return cap(w.ring) }
-
 func (w *idWindow) has(id string) bool {
 	_, ok := w.set[id]
 	return ok

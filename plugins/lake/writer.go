@@ -6,7 +6,6 @@ import (
 	"io"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/google/uuid"
@@ -203,14 +202,4 @@ func WriteParquet(w io.Writer, rows []txn.Transaction, codec compress.Codec, row
 		rows = rows[n:]
 	}
 	return pw.Close()
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -1,0 +1,95 @@
+package lake
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+const benchRows = 100_000
+
+// BenchmarkParquetLake: NDJSON lines → parquet_lake (decode, partition,
+// sort, zstd Parquet, one Iceberg commit per group) on a local lake, batches
+// of 500 with 64 in flight. Reports rows/s and input MB/s.
+func BenchmarkParquetLake(b *testing.B) {
+	rows := testRows("bench", benchRows, 3)
+	lines := make([][]byte, len(rows))
+	var inBytes int64
+	for i := range rows {
+		lines[i] = rows[i].AppendJSON(nil)
+		inBytes += int64(len(lines[i]) + 1)
+	}
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		sb := service.NewStreamBuilder()
+		require.NoError(b, sb.SetLoggerYAML("level: warn"))
+		send, err := sb.AddBatchProducerFunc()
+		require.NoError(b, err)
+		require.NoError(b, sb.AddOutputYAML(lakeOutYAML(dir, "")))
+		stream, err := sb.Build()
+		require.NoError(b, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- stream.Run(ctx) }()
+		b.StartTimer()
+		sem := make(chan struct{}, 64)
+		errs := make(chan error, len(lines)/500+1)
+		for i := 0; i < len(lines); i += 500 {
+			batch := make(service.MessageBatch, 0, 500)
+			for j := i; j < min(i+500, len(lines)); j++ {
+				batch = append(batch, service.NewMessage(lines[j]))
+			}
+			sem <- struct{}{}
+			go func() {
+				errs <- send(ctx, batch)
+				<-sem
+			}()
+		}
+		for i := 0; i < len(lines); i += 500 {
+			require.NoError(b, <-errs)
+		}
+		b.StopTimer()
+		require.NoError(b, stream.StopWithin(10*time.Second))
+		cancel()
+		<-done
+		b.StartTimer()
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
+	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
+}
+
+// BenchmarkBareParquetWriter: parquet-go GenericWriter on already decoded
+// rows with the same zstd codec, sorted per partition: the writer's limit.
+func BenchmarkBareParquetWriter(b *testing.B) {
+	rows := testRows("bench", benchRows, 3)
+	var inBytes int64
+	for i := range rows {
+		inBytes += int64(len(rows[i].AppendJSON(nil)) + 1)
+	}
+	codec, _ := Codec("zstd")
+	part, _ := ParsePartitioning(DefaultPartitionBy)
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		groups := map[string][]txn.Transaction{}
+		for i := range rows {
+			dir, _ := part.Dir(&rows[i])
+			groups[dir] = append(groups[dir], rows[i])
+		}
+		for _, g := range groups {
+			SortByEventTime(g)
+			require.NoError(b, WriteParquet(io.Discard, g, codec, 128<<10))
+		}
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
+	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
+}
