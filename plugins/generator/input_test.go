@@ -1,0 +1,208 @@
+package generator
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for _, c := range [][2]string{
+		{`rate: -1`, "rate"},
+		{`fraud_rate: 2`, "fraud_rate"},
+		{`time_mode: bogus`, "time_mode"},
+		{"shard_index: 3\nshard_count: 2", "shard_index"},
+		{`shard_count: 0`, "shard_count"},
+		{`accounts: 0`, "accounts"},
+		{`merchants: 0`, "merchants"},
+		{`count: -5`, "count"},
+		{`batch_size: 0`, "batch_size"},
+		{`start_time: yesterday`, "start_time"},
+		{`daily_transactions: 0`, "daily_transactions"},
+		{`hour_weights: [1, 2]`, "hour_weights"},
+		{`day_weights: [0, 0, 0, 0, 0, 0, 0]`, "day_weights"},
+		{`fraud_scenarios: [phishing]`, "fraud_scenarios"},
+		{`categories: [{mcc: "54x1", mean: 10}]`, "categories[0].mcc"},
+		{`categories: [{mcc: "5411", mean: -3}]`, "categories[0].mean"},
+		{`countries: [{code: XX, currency: EUR}]`, "countries[0].code"},
+		{`countries: [{code: DE, currency: EUX}]`, "countries[0].currency"},
+		{`inject: {late_rate: 0.1, late_by: 0s}`, "inject.late_by"},
+		{`inject: {invalid_rate: 1.5}`, "inject.invalid_rate"},
+		{`inject: {invalid_kinds: [nope]}`, "inject.invalid_kinds"},
+	} {
+		t.Run(c[0], func(t *testing.T) {
+			conf, err := generatorConfigSpec().ParseYAML(c[0], nil)
+			if err == nil {
+				_, err = newGeneratorInput(conf, service.MockResources())
+			}
+			require.ErrorContains(t, err, c[1])
+		})
+	}
+}
+
+func TestDefaultsParseAndMatchDefaultConfig(t *testing.T) {
+	conf, err := generatorConfigSpec().ParseYAML(`{}`, nil)
+	require.NoError(t, err)
+	c, err := ConfigFromParsed(conf)
+	require.NoError(t, err)
+	require.Equal(t, DefaultConfig(), c)
+}
+
+func TestLintCatchesBadValues(t *testing.T) {
+	for _, c := range [][2]string{
+		{`rate: -1`, "rate"},
+		{`fraud_rate: 2`, "fraud_rate"},
+		{`time_mode: bogus`, "bogus"},
+		{"shard_index: 3\n    shard_count: 2", "shard_index"},
+		{`start_time: yesterday`, "start_time"},
+		{`hour_weights: [1, 2]`, "hour_weights"},
+		{`fraud_scenarios: [phishing]`, "fraud_scenarios"},
+		{`inject: {invalid_rate: 1.5}`, "inject.invalid_rate"},
+		{`categories: [{mcc: "54x1", mean: 10}]`, "mcc"},
+	} {
+		t.Run(c[0], func(t *testing.T) {
+			yaml := "input:\n  transaction_generator:\n    " + c[0] + "\noutput:\n  drop: {}\n"
+			err := service.NewStreamBuilder().SetYAML(yaml)
+			require.ErrorContains(t, err, c[1])
+
+			lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().LintYAML([]byte(yaml))
+			require.NoError(t, err)
+			require.NotEmpty(t, lints)
+			require.Contains(t, lints[0].Error(), c[1])
+		})
+	}
+	// And a good config lints clean.
+	require.NoError(t, service.NewStreamBuilder().SetYAML(`
+input:
+  transaction_generator:
+    rate: 0
+    shard_index: 1
+    shard_count: 2
+    inject: {late_rate: 0.1, late_by: 1m}
+output:
+  drop: {}
+`))
+}
+
+func runStream(t *testing.T, input string) service.MessageBatch {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: none"))
+	require.NoError(t, sb.AddInputYAML(input))
+	var mu sync.Mutex
+	var got service.MessageBatch
+	require.NoError(t, sb.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+		return nil
+	}))
+	stream, err := sb.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, stream.Run(ctx))
+	return got
+}
+
+func TestStreamEmitsCountMessagesWithKafkaKey(t *testing.T) {
+	const n = 5000
+	got := runStream(t, `
+transaction_generator:
+  rate: 0
+  count: 5000
+  batch_size: 700
+  accounts: 500
+  seed: 3
+`)
+	require.Len(t, got, n)
+	types := map[string]bool{}
+	for _, m := range got {
+		b, err := m.AsBytes()
+		require.NoError(t, err)
+		tx, err := txn.Decode(b)
+		require.NoError(t, err)
+		key, ok := m.MetaGet(MetaKafkaKey)
+		require.True(t, ok)
+		require.Equal(t, tx.AccountID, key)
+		acc, _ := m.MetaGet(MetaAccountID)
+		require.Equal(t, tx.AccountID, acc)
+		et, _ := m.MetaGet(MetaEventType)
+		require.Equal(t, tx.Type, et)
+		_, injected := m.MetaGet(MetaInjected)
+		require.False(t, injected)
+		types[tx.Type] = true
+	}
+	require.Len(t, types, len(txn.Types))
+}
+
+func TestStreamCountIncludesInjected(t *testing.T) {
+	got := runStream(t, `
+transaction_generator:
+  rate: 0
+  count: 3000
+  accounts: 300
+  inject:
+    duplicate_rate: 0.05
+    late_rate: 0.05
+    invalid_rate: 0.05
+`)
+	require.Len(t, got, 3000)
+	kinds := map[string]int{}
+	for _, m := range got {
+		b, _ := m.AsBytes()
+		_, err := txn.Decode(b)
+		kind, _ := m.MetaGet(MetaInjected)
+		kinds[kind]++
+		if kind == "invalid" {
+			inv, _ := m.MetaGet(MetaInvalidKind)
+			require.Error(t, err)
+			require.Equal(t, InvalidTruth[inv].Reason, txn.ReasonOf(err))
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	for _, k := range []string{"", "duplicate", "late", "invalid"} {
+		require.Positive(t, kinds[k], "kind %q", k)
+	}
+}
+
+func TestStreamRateLimited(t *testing.T) {
+	// Paced at 200/s, 20 messages arrive in small batches; never assert
+	// on timings, only that all arrive and the stream ends.
+	got := runStream(t, `
+transaction_generator:
+  rate: 200
+  count: 20
+  accounts: 50
+  time_mode: realtime
+`)
+	require.Len(t, got, 20)
+	for _, m := range got {
+		b, _ := m.AsBytes()
+		tx, err := txn.Decode(b)
+		require.NoError(t, err)
+		require.WithinDuration(t, time.Now(), tx.EventTime, time.Hour)
+	}
+}
+
+func TestSpecDocumentsEveryField(t *testing.T) {
+	// Every field has a description (the docs of `trstream list`).
+	env := service.NewEmptyEnvironment()
+	require.NoError(t, env.RegisterBatchInput("transaction_generator", generatorConfigSpec(),
+		func(*service.ParsedConfig, *service.Resources) (service.BatchInput, error) { return nil, nil }))
+	env.WalkInputs(func(name string, view *service.ConfigView) {
+		data, err := view.FormatJSON()
+		require.NoError(t, err)
+		require.NotContains(t, string(data), `"description":""`, name)
+		require.True(t, strings.Contains(string(data), "fraud_rate"))
+	})
+}

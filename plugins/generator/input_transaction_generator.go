@@ -1,0 +1,588 @@
+package generator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+const (
+	tgFieldRate               = "rate"
+	tgFieldCount              = "count"
+	tgFieldBatchSize          = "batch_size"
+	tgFieldSeed               = "seed"
+	tgFieldTimeMode           = "time_mode"
+	tgFieldStartTime          = "start_time"
+	tgFieldAccounts           = "accounts"
+	tgFieldMerchants          = "merchants"
+	tgFieldDailyTransactions  = "daily_transactions"
+	tgFieldFraudRate          = "fraud_rate"
+	tgFieldFraudScenarios     = "fraud_scenarios"
+	tgFieldCategories         = "categories"
+	tgFieldCatMCC             = "mcc"
+	tgFieldCatName            = "name"
+	tgFieldCatWeight          = "weight"
+	tgFieldCatMean            = "mean"
+	tgFieldCatSigma           = "sigma"
+	tgFieldCatEcommerceShare  = "ecommerce_share"
+	tgFieldCountries          = "countries"
+	tgFieldCtryCode           = "code"
+	tgFieldCtryCurrency       = "currency"
+	tgFieldCtryWeight         = "weight"
+	tgFieldCtryEURRate        = "eur_rate"
+	tgFieldHourWeights        = "hour_weights"
+	tgFieldWeekendHourWeights = "weekend_hour_weights"
+	tgFieldDayWeights         = "day_weights"
+	tgFieldTypeWeights        = "type_weights"
+	tgFieldInject             = "inject"
+	tgFieldDuplicateRate      = "duplicate_rate"
+	tgFieldLateRate           = "late_rate"
+	tgFieldLateBy             = "late_by"
+	tgFieldInvalidRate        = "invalid_rate"
+	tgFieldInvalidKinds       = "invalid_kinds"
+	tgFieldShardIndex         = "shard_index"
+	tgFieldShardCount         = "shard_count"
+)
+
+// Metadata keys set on every message.
+const (
+	MetaKafkaKey     = "kafka_key"
+	MetaAccountID    = "account_id"
+	MetaEventType    = "event_type"
+	MetaInjected     = "generator_injected"
+	MetaInvalidKind  = "generator_invalid_kind"
+	MetaFraudLabel   = "fraud_scenario"
+	defaultBatchSize = 1024
+)
+
+func floatsAny(fs []float64) []any {
+	out := make([]any, len(fs))
+	for i, f := range fs {
+		out[i] = f
+	}
+	return out
+}
+
+func stringsAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func rateLint(field string) string {
+	return fmt.Sprintf(`root = if this < 0 || this > 1 { [ "%s must be between 0 and 1" ] }`, field)
+}
+
+func lengthLint(field string, n int) string {
+	return fmt.Sprintf(`root = if this.length() != %d { [ "%s must have %d entries" ] } else if this.any(w -> w < 0) { [ "%s must not be negative" ] }`, n, field, n, field)
+}
+
+func generatorConfigSpec() *service.ConfigSpec {
+	d := DefaultConfig()
+	var cats []any
+	for _, c := range d.Categories {
+		cats = append(cats, map[string]any{
+			tgFieldCatMCC: c.MCC, tgFieldCatName: c.Name, tgFieldCatWeight: c.Weight, tgFieldCatMean: c.Mean,
+			tgFieldCatSigma: c.Sigma, tgFieldCatEcommerceShare: c.EcommerceShare,
+		})
+	}
+	var ctrys []any
+	for _, c := range d.Countries {
+		ctrys = append(ctrys, map[string]any{tgFieldCtryCode: c.Code, tgFieldCtryCurrency: c.Currency, tgFieldCtryWeight: c.Weight, tgFieldCtryEURRate: c.EURRate})
+	}
+	tw := d.TypeWeights
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Utility").
+		Summary("Generates realistic, labelled financial transactions in the trstream wire format, with known-bad events injected on demand.").
+		Description(`
+A population of accounts and merchants is built up front from `+"`seed`"+`: each account has a home country and currency, a spend level, an activity level, a channel preference, favourite merchants, regular payees, a card fingerprint and a payday; each merchant a country, a merchant category code (MCC) and an online share.
+
+Arrivals follow a non-homogeneous Poisson process whose intensity follows `+"`hour_weights`"+` (weekdays), `+"`weekend_hour_weights`"+` and `+"`day_weights`"+`, at `+"`daily_transactions`"+` per account per day on average. Payment amounts are lognormal per MCC (`+"`categories`"+`), scaled by the account's spend level and converted to its currency, rounded to the currency's minor unit. Every account keeps a running balance: salaries on payday, deposits, refunds and incoming transfers credit it; payments, withdrawals, transfers and fees debit it, and are declined rather than overdraw, so no balance ever goes below zero. `+"`balance_after`"+` is the balance after each event in emission order.
+
+Fraud is injected at `+"`fraud_rate`"+` (the share of generated, non-injected events labelled `+"`is_fraud`"+`) through three scenarios: `+"`card_testing`"+` (bursts of tiny online authorisations with a list of stolen cards at one merchant), `+"`account_takeover`"+` (transfers of most of the balance to never-seen payees until it is drained) and `+"`compromised_merchant`"+` (a merchant's recent customers are charged online elsewhere within hours).
+
+With `+"`inject`"+`, exact duplicates, late events and invalid events are mixed in, each marked with the metadata `+"`generator_injected`"+` (`+"`duplicate`"+`, `+"`late`"+` or `+"`invalid`"+`; invalid ones also carry `+"`generator_invalid_kind`"+`), so later stages can be tested against known truth.
+
+In `+"`simulated`"+` time mode the event times come from a simulated clock starting at `+"`start_time`"+`, and the output is a pure function of the configuration: the same seed and config give a byte-identical stream. With `+"`rate: 0`"+` a month of history is produced in seconds. In `+"`realtime`"+` mode event times are the wall clock.
+
+Every message carries the metadata `+"`kafka_key`"+` and `+"`account_id`"+` (the account id), `+"`event_type`"+` (the transaction type) and `+"`fraud_scenario`"+` (`+"`none`"+` for legitimate events).
+
+Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_scenario`"+`, and `+"`generator_injected_total`"+` labelled by `+"`kind`"+`.`).
+		Fields(
+			service.NewFloatField(tgFieldRate).
+				Description("Messages per second of wall-clock time. 0 generates as fast as downstream accepts.").
+				Default(100.0).
+				LintRule(`root = if this < 0 { [ "rate must be >= 0" ] }`),
+			service.NewIntField(tgFieldCount).
+				Description("Number of messages after which the input ends, injected ones included (so downstream receives exactly `count` messages). 0 is unbounded.").
+				Default(0).
+				LintRule(`root = if this < 0 { [ "count must be >= 0" ] }`),
+			service.NewIntField(tgFieldBatchSize).
+				Description("Maximum number of messages per batch. At a low `rate` batches are smaller: each holds the messages due so far.").
+				Default(defaultBatchSize).
+				LintRule(`root = if this < 1 { [ "batch_size must be >= 1" ] }`),
+			service.NewIntField(tgFieldSeed).
+				Description("Seed of every random choice. The same seed and configuration in `simulated` mode give a byte-identical stream.").
+				Default(1),
+			service.NewStringAnnotatedEnumField(tgFieldTimeMode, map[string]string{
+				TimeModeSimulated: "Event times come from a simulated clock starting at `start_time` and advancing with the Poisson arrivals, independent of `rate`.",
+				TimeModeRealtime:  "Event times are the wall clock at generation; arrivals are paced by `rate` only.",
+			}).
+				Description("Where event times come from.").
+				Default(TimeModeSimulated),
+			service.NewStringField(tgFieldStartTime).
+				Description("RFC 3339 start of the simulated clock. Keep it far enough in the past that the simulated clock does not run more than a day past now, or validation rejects the events as future.").
+				Default(d.StartTime.Format(time.RFC3339)).
+				LintRule(`root = if this.ts_parse("2006-01-02T15:04:05Z07:00").catch(null) == null { [ "start_time must be an RFC 3339 timestamp" ] }`),
+			service.NewIntField(tgFieldAccounts).
+				Description("Total accounts across all shards; each shard owns those whose number modulo `shard_count` is its `shard_index`.").
+				Default(d.Accounts).
+				LintRule(`root = if this < 1 { [ "accounts must be >= 1" ] }`),
+			service.NewIntField(tgFieldMerchants).
+				Description("Number of merchants, shared by all shards.").
+				Default(d.Merchants).
+				LintRule(`root = if this < 1 { [ "merchants must be >= 1" ] }`),
+			service.NewFloatField(tgFieldDailyTransactions).
+				Description("Mean transactions per account per simulated day (before salary and incoming transfers).").
+				Default(d.DailyTransactions).
+				LintRule(`root = if this <= 0 { [ "daily_transactions must be > 0" ] }`),
+			service.NewFloatField(tgFieldFraudRate).
+				Description("Share of generated (non-injected) events that are fraud, between 0 and 0.5.").
+				Default(d.FraudRate).
+				LintRule(`root = if this < 0 || this >= 0.5 { [ "fraud_rate must be between 0 and 0.5" ] }`),
+			service.NewStringListField(tgFieldFraudScenarios).
+				Description("Fraud scenarios to inject, each getting an equal share of fraud events.").
+				Default(stringsAny(d.FraudScenarios)).
+				LintRule(fmt.Sprintf(`root = if this.any(s -> ![%s].contains(s)) { [ "fraud_scenarios must be among %s" ] }`,
+					quoteList(txn.FraudScenarios), strings.Join(txn.FraudScenarios, ", "))),
+			service.NewObjectListField(tgFieldCategories,
+				service.NewStringField(tgFieldCatMCC).Description("ISO 18245 merchant category code, four digits."),
+				service.NewStringField(tgFieldCatName).Description("A label for humans; not emitted.").Default(""),
+				service.NewFloatField(tgFieldCatWeight).Description("Relative share of merchants in this category.").Default(1.0),
+				service.NewFloatField(tgFieldCatMean).Description("Mean payment amount in EUR (the lognormal's arithmetic mean)."),
+				service.NewFloatField(tgFieldCatSigma).Description("Log-space standard deviation: the heaviness of the tail.").Default(0.8),
+				service.NewFloatField(tgFieldCatEcommerceShare).Description("Typical share of this category's payments made online.").Default(0.2),
+			).
+				Description("Merchant categories and their amount distributions. The default covers ten common MCCs: 5411 grocery, 5812 restaurants, 5541 fuel, 5999 retail, 4111 transport, 5732 electronics, 7011 hotels, 4814 telecom, 5912 pharmacy, 5311 department stores.").
+				Default(cats).
+				LintRule(`root = if this.any(c -> !c.mcc.string().re_match("^[0-9]{4}$")) { [ "categories: every mcc must be four digits" ] } else if this.any(c -> c.mean.or(1) <= 0) { [ "categories: every mean must be > 0" ] }`),
+			service.NewObjectListField(tgFieldCountries,
+				service.NewStringField(tgFieldCtryCode).Description("ISO 3166-1 alpha-2 country code."),
+				service.NewStringField(tgFieldCtryCurrency).Description("ISO 4217 currency of the country's accounts."),
+				service.NewFloatField(tgFieldCtryWeight).Description("Relative share of accounts and merchants.").Default(1.0),
+				service.NewFloatField(tgFieldCtryEURRate).Description("Units of currency per EUR; 0 uses the built-in rate (EUR, GBP, PLN, SEK, CHF, DKK, CZK, NOK, HUF, RON, BGN, USD, JPY, CAD, AUD, ISK, TRY).").Default(0.0),
+			).
+				Description("Home countries of accounts and merchants. The default is an EUR-centric European mix with GBP, PLN, SEK, CHF, DKK and CZK.").
+				Default(ctrys),
+			service.NewFloatListField(tgFieldHourWeights).
+				Description("Relative arrival intensity for each of the 24 UTC hours of a weekday (Monday to Friday). The default has a night trough and lunch and evening peaks.").
+				Default(floatsAny(d.HourWeights)).
+				LintRule(lengthLint(tgFieldHourWeights, 24)),
+			service.NewFloatListField(tgFieldWeekendHourWeights).
+				Description("Relative arrival intensity for each of the 24 UTC hours of Saturday and Sunday.").
+				Default(floatsAny(d.WeekendHourWeights)).
+				LintRule(lengthLint(tgFieldWeekendHourWeights, 24)),
+			service.NewFloatListField(tgFieldDayWeights).
+				Description("Relative volume of each day of the week, Monday first.").
+				Default(floatsAny(d.DayWeights)).
+				LintRule(lengthLint(tgFieldDayWeights, 7)),
+			service.NewObjectField(tgFieldTypeWeights,
+				service.NewFloatField(txn.TypePayment).Description("Card payments at merchants.").Default(tw.Payment),
+				service.NewFloatField(txn.TypeWithdrawal).Description("ATM withdrawals.").Default(tw.Withdrawal),
+				service.NewFloatField(txn.TypeTransfer).Description("Transfers to regular payees (each also credits the payee).").Default(tw.Transfer),
+				service.NewFloatField(txn.TypeRefund).Description("Refunds of the account's last payment.").Default(tw.Refund),
+				service.NewFloatField(txn.TypeFee).Description("Bank fees.").Default(tw.Fee),
+				service.NewFloatField(txn.TypeDeposit).Description("Cash and other deposits (salaries come on top, monthly).").Default(tw.Deposit),
+			).
+				Description("Relative odds of what an account does on each arrival."),
+			service.NewObjectField(tgFieldInject,
+				service.NewFloatField(tgFieldDuplicateRate).
+					Description("Share of messages that are byte-identical re-emissions of a recent event.").
+					Default(0.0).LintRule(rateLint("inject.duplicate_rate")),
+				service.NewFloatField(tgFieldLateRate).
+					Description("Share of events whose event_time lies in the past by up to `late_by` (they arrive late).").
+					Default(0.0).LintRule(rateLint("inject.late_rate")),
+				service.NewDurationField(tgFieldLateBy).
+					Description("How far in the past late events lie at most.").
+					Default(d.Inject.LateBy.String()),
+				service.NewFloatField(tgFieldInvalidRate).
+					Description("Share of messages that fail `txn.Decode`, each of a known-bad kind.").
+					Default(0.0).LintRule(rateLint("inject.invalid_rate")),
+				service.NewStringListField(tgFieldInvalidKinds).
+					Description("Kinds of invalid messages: "+strings.Join(InvalidKinds, ", ")+".").
+					Default(stringsAny(InvalidKinds)).
+					LintRule(fmt.Sprintf(`root = if this.any(s -> ![%s].contains(s)) { [ "inject.invalid_kinds must be among %s" ] }`,
+						quoteList(InvalidKinds), strings.Join(InvalidKinds, ", "))),
+			).
+				Description("Known-bad events to mix in, for testing later stages."),
+			service.NewIntField(tgFieldShardIndex).
+				Description("This producer's shard, in [0, shard_count). Shards own disjoint accounts and produce disjoint transaction ids.").
+				Default(0),
+			service.NewIntField(tgFieldShardCount).
+				Description("Number of producers sharing the account population.").
+				Default(1).
+				LintRule(`root = if this < 1 { [ "shard_count must be >= 1" ] }`),
+			service.NewAutoRetryNacksToggleField(),
+		).
+		LintRule(`root = if this.shard_index.or(0) < 0 || this.shard_index.or(0) >= this.shard_count.or(1) { [ "shard_index must be in [0, shard_count)" ] }`).
+		Example("A month of history", "Backfills January 2025 for 10,000 accounts as fast as possible, then stops.", `
+input:
+  transaction_generator:
+    time_mode: simulated
+    start_time: 2025-01-01T00:00:00Z
+    rate: 0
+    count: 600000
+    seed: 42
+`).
+		Example("Live traffic with known-bad events", "Produces 500 events per second with wall-clock times, 1% duplicates, 2% late by up to 5 minutes and 0.5% invalid messages, keyed by account for Kafka.", `
+input:
+  transaction_generator:
+    time_mode: realtime
+    rate: 500
+    inject:
+      duplicate_rate: 0.01
+      late_rate: 0.02
+      late_by: 5m
+      invalid_rate: 0.005
+output:
+  kafka_franz:
+    seed_brokers: [ localhost:9092 ]
+    topic: transactions
+    key: ${! meta("kafka_key") }
+`).
+		Example("Two scaled producers", "Each producer owns half the accounts; their accounts and ids never collide.", `
+input:
+  transaction_generator:
+    rate: 0
+    accounts: 1000000
+    shard_index: ${SHARD:0}
+    shard_count: 2
+`)
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = `"` + s + `"`
+	}
+	return strings.Join(q, ", ")
+}
+
+func init() {
+	service.MustRegisterBatchInput("transaction_generator", generatorConfigSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
+			in, err := newGeneratorInput(conf, mgr)
+			if err != nil {
+				return nil, err
+			}
+			return service.AutoRetryNacksBatchedToggled(conf, in)
+		})
+}
+
+// ConfigFromParsed reads a Config from the parsed input configuration,
+// validating it; errors name the field.
+func ConfigFromParsed(conf *service.ParsedConfig) (Config, error) {
+	c := DefaultConfig()
+	var err error
+	geti := func(f string, dst *int) {
+		if err == nil {
+			*dst, err = conf.FieldInt(f)
+		}
+	}
+	getf := func(dst *float64, path ...string) {
+		if err == nil {
+			*dst, err = conf.FieldFloat(path...)
+		}
+	}
+	var seed int
+	geti(tgFieldSeed, &seed)
+	c.Seed = int64(seed)
+	geti(tgFieldAccounts, &c.Accounts)
+	geti(tgFieldMerchants, &c.Merchants)
+	geti(tgFieldShardIndex, &c.ShardIndex)
+	geti(tgFieldShardCount, &c.ShardCount)
+	getf(&c.DailyTransactions, tgFieldDailyTransactions)
+	getf(&c.FraudRate, tgFieldFraudRate)
+	if err != nil {
+		return c, err
+	}
+	if c.TimeMode, err = conf.FieldString(tgFieldTimeMode); err != nil {
+		return c, err
+	}
+	st, err := conf.FieldString(tgFieldStartTime)
+	if err != nil {
+		return c, err
+	}
+	if c.StartTime, err = time.Parse(time.RFC3339, st); err != nil {
+		return c, fmt.Errorf("start_time must be an RFC 3339 timestamp: %w", err)
+	}
+	if c.FraudScenarios, err = conf.FieldStringList(tgFieldFraudScenarios); err != nil {
+		return c, err
+	}
+	cats, err := conf.FieldObjectList(tgFieldCategories)
+	if err != nil {
+		return c, err
+	}
+	c.Categories = c.Categories[:0]
+	for _, pc := range cats {
+		var cat Category
+		if cat.MCC, err = pc.FieldString(tgFieldCatMCC); err != nil {
+			return c, err
+		}
+		if cat.Name, err = pc.FieldString(tgFieldCatName); err != nil {
+			return c, err
+		}
+		for _, f := range []struct {
+			name string
+			dst  *float64
+		}{{tgFieldCatWeight, &cat.Weight}, {tgFieldCatMean, &cat.Mean}, {tgFieldCatSigma, &cat.Sigma}, {tgFieldCatEcommerceShare, &cat.EcommerceShare}} {
+			if *f.dst, err = pc.FieldFloat(f.name); err != nil {
+				return c, err
+			}
+		}
+		c.Categories = append(c.Categories, cat)
+	}
+	ctrys, err := conf.FieldObjectList(tgFieldCountries)
+	if err != nil {
+		return c, err
+	}
+	c.Countries = c.Countries[:0]
+	for _, pc := range ctrys {
+		var co Country
+		if co.Code, err = pc.FieldString(tgFieldCtryCode); err != nil {
+			return c, err
+		}
+		if co.Currency, err = pc.FieldString(tgFieldCtryCurrency); err != nil {
+			return c, err
+		}
+		if co.Weight, err = pc.FieldFloat(tgFieldCtryWeight); err != nil {
+			return c, err
+		}
+		if co.EURRate, err = pc.FieldFloat(tgFieldCtryEURRate); err != nil {
+			return c, err
+		}
+		c.Countries = append(c.Countries, co)
+	}
+	if c.HourWeights, err = conf.FieldFloatList(tgFieldHourWeights); err != nil {
+		return c, err
+	}
+	if c.WeekendHourWeights, err = conf.FieldFloatList(tgFieldWeekendHourWeights); err != nil {
+		return c, err
+	}
+	if c.DayWeights, err = conf.FieldFloatList(tgFieldDayWeights); err != nil {
+		return c, err
+	}
+	tw := &c.TypeWeights
+	getf(&tw.Payment, tgFieldTypeWeights, txn.TypePayment)
+	getf(&tw.Withdrawal, tgFieldTypeWeights, txn.TypeWithdrawal)
+	getf(&tw.Transfer, tgFieldTypeWeights, txn.TypeTransfer)
+	getf(&tw.Refund, tgFieldTypeWeights, txn.TypeRefund)
+	getf(&tw.Fee, tgFieldTypeWeights, txn.TypeFee)
+	getf(&tw.Deposit, tgFieldTypeWeights, txn.TypeDeposit)
+	in := &c.Inject
+	getf(&in.DuplicateRate, tgFieldInject, tgFieldDuplicateRate)
+	getf(&in.LateRate, tgFieldInject, tgFieldLateRate)
+	getf(&in.InvalidRate, tgFieldInject, tgFieldInvalidRate)
+	if err != nil {
+		return c, err
+	}
+	if in.LateBy, err = conf.FieldDuration(tgFieldInject, tgFieldLateBy); err != nil {
+		return c, err
+	}
+	if in.InvalidKinds, err = conf.FieldStringList(tgFieldInject, tgFieldInvalidKinds); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+//------------------------------------------------------------------------------
+
+type generatorInput struct {
+	model     *Model
+	batchSize int
+	count     int64
+	rate      float64
+	log       *service.Logger
+
+	mu        sync.Mutex
+	emitted   int64
+	started   time.Time
+	avgSize   int
+	mEvents   *service.MetricCounter
+	mInjected *service.MetricCounter
+	evCounts  [numTypes][numScenarios]int64
+	injCounts map[string]int64
+}
+
+func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*generatorInput, error) {
+	rate, err := conf.FieldFloat(tgFieldRate)
+	if err != nil {
+		return nil, err
+	}
+	if rate < 0 {
+		return nil, fmt.Errorf("rate must be >= 0, got %v", rate)
+	}
+	count, err := conf.FieldInt(tgFieldCount)
+	if err != nil {
+		return nil, err
+	}
+	if count < 0 {
+		return nil, fmt.Errorf("count must be >= 0, got %d", count)
+	}
+	batchSize, err := conf.FieldInt(tgFieldBatchSize)
+	if err != nil {
+		return nil, err
+	}
+	if batchSize < 1 {
+		return nil, fmt.Errorf("batch_size must be >= 1, got %d", batchSize)
+	}
+	cfg, err := ConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	model, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &generatorInput{
+		model:     model,
+		batchSize: batchSize,
+		count:     int64(count),
+		rate:      rate,
+		log:       mgr.Logger(),
+		avgSize:   400,
+		mEvents:   mgr.Metrics().NewCounter("generator_events_total", "type", "fraud_scenario"),
+		mInjected: mgr.Metrics().NewCounter("generator_injected_total", "kind"),
+		injCounts: map[string]int64{},
+	}, nil
+}
+
+func (g *generatorInput) Connect(context.Context) error {
+	g.mu.Lock()
+	if g.started.IsZero() {
+		g.started = time.Now()
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// due returns how many messages may be emitted now, waiting for the next
+// one when none is due.
+func (g *generatorInput) due(ctx context.Context) (int64, error) {
+	n := int64(g.batchSize)
+	if g.count > 0 {
+		n = min(n, g.count-g.emitted)
+	}
+	if g.rate <= 0 {
+		return n, nil
+	}
+	for {
+		elapsed := time.Since(g.started).Seconds()
+		due := int64(elapsed*g.rate) + 1 - g.emitted
+		if due > 0 {
+			return min(n, due), nil
+		}
+		wait := time.Duration((float64(g.emitted)/g.rate - elapsed) * float64(time.Second))
+		select {
+		case <-time.After(max(wait, time.Millisecond)):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started.IsZero() {
+		g.started = time.Now()
+	}
+	if g.count > 0 && g.emitted >= g.count {
+		return nil, nil, service.ErrEndOfInput
+	}
+	n, err := g.due(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := g.model
+	// One arena per batch: bodies are capped sub-slices of it, never
+	// written again, so the messages own them safely.
+	arena := make([]byte, 0, int(n)*(g.avgSize+g.avgSize/8)+512)
+	batch := make(service.MessageBatch, n)
+	for i := range batch {
+		start := len(arena)
+		var ev Event
+		arena, ev = m.Append(arena)
+		msg := service.NewMessage(arena[start:len(arena):len(arena)])
+		key := m.AccountIDAny(ev.Account)
+		msg.MetaSetMut(MetaKafkaKey, key)
+		msg.MetaSetMut(MetaAccountID, key)
+		msg.MetaSetMut(MetaEventType, m.TypeAny(ev.Type))
+		msg.MetaSetMut(MetaFraudLabel, scenarioAnys[ev.Scenario])
+		switch ev.Injected {
+		case InjNone:
+			g.evCounts[ev.Type][ev.Scenario]++
+		case InjLate:
+			g.evCounts[ev.Type][ev.Scenario]++
+			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
+			g.injCounts[InjectedNames[InjLate]]++
+		case InjDuplicate:
+			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
+			g.injCounts[InjectedNames[InjDuplicate]]++
+		case InjInvalid:
+			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
+			msg.MetaSetMut(MetaInvalidKind, ev.Invalid)
+			g.injCounts[ev.Invalid]++
+		}
+		batch[i] = msg
+	}
+	if n > 0 {
+		g.avgSize = len(arena) / int(n)
+	}
+	g.emitted += n
+	g.flushMetrics()
+	return batch, func(context.Context, error) error { return nil }, nil
+}
+
+var (
+	scenarioAnys = func() (a [numScenarios]any) {
+		for i, s := range ScenarioNames {
+			a[i] = s
+		}
+		return
+	}()
+	injectedAnys = func() (a [len(InjectedNames)]any) {
+		for i, s := range InjectedNames {
+			a[i] = s
+		}
+		return
+	}()
+)
+
+func (g *generatorInput) flushMetrics() {
+	for t := range g.evCounts {
+		for s, n := range g.evCounts[t] {
+			if n > 0 {
+				g.mEvents.Incr(n, txn.Types[t], ScenarioNames[s])
+				g.evCounts[t][s] = 0
+			}
+		}
+	}
+	for k, n := range g.injCounts {
+		if n > 0 {
+			g.mInjected.Incr(n, k)
+			g.injCounts[k] = 0
+		}
+	}
+}
+
+func (g *generatorInput) Close(context.Context) error { return nil }
