@@ -222,8 +222,8 @@ func (r *CompactReport) add(p PartitionReport) {
 	r.DuplicatesRemoved += p.DuplicatesRemoved
 }
 
-// partitionPlan is one partition's input files.
-type partitionPlan struct {
+// compactPlan is one partition's input files.
+type compactPlan struct {
 	dir    string
 	inputs []DataFile
 	rels   []string
@@ -233,8 +233,8 @@ type partitionPlan struct {
 
 // planCompaction groups the current small files by partition, keeping the
 // partitions with at least MinInputFiles of them, ordered by directory.
-func (t *Table) planCompaction(files []DataFile, o CompactOptions) (plans []partitionPlan, skipped int) {
-	byDir := map[string]*partitionPlan{}
+func (t *Table) planCompaction(files []DataFile, o CompactOptions) (plans []compactPlan, skipped int) {
+	byDir := map[string]*compactPlan{}
 	for _, f := range files {
 		if f.Bytes >= o.MinFileSize {
 			continue
@@ -246,7 +246,7 @@ func (t *Table) planCompaction(files []DataFile, o CompactOptions) (plans []part
 		dir := strings.TrimPrefix(path.Dir(rel), "data/")
 		p := byDir[dir]
 		if p == nil {
-			p = &partitionPlan{dir: dir}
+			p = &compactPlan{dir: dir}
 			byDir[dir] = p
 		}
 		p.inputs = append(p.inputs, f)
@@ -254,7 +254,7 @@ func (t *Table) planCompaction(files []DataFile, o CompactOptions) (plans []part
 		p.rows += f.Rows
 		p.bytes += f.Bytes
 	}
-	for _, dir := range sortedKeys(byDir) {
+	for _, dir := range compactDirs(byDir) {
 		p := byDir[dir]
 		if len(p.inputs) < o.MinInputFiles {
 			skipped++
@@ -265,19 +265,19 @@ func (t *Table) planCompaction(files []DataFile, o CompactOptions) (plans []part
 	return plans, skipped
 }
 
-func (p *partitionPlan) report(status string) PartitionReport {
+func (p *compactPlan) report(status string) PartitionReport {
 	return PartitionReport{Partition: p.dir, Status: status, FilesIn: len(p.inputs), RowsIn: p.rows,
 		BytesIn: p.bytes, Inputs: append([]string(nil), p.rels...)}
 }
 
 // outputCount is how many files a partition's rows are spread over.
-func (p *partitionPlan) outputCount(target int64) int {
+func (p *compactPlan) outputCount(target int64) int {
 	return max(1, int((p.bytes+target-1)/target))
 }
 
-// pendingPartition is a written partition waiting for its commit.
-type pendingPartition struct {
-	plan partitionPlan
+// compactPending is a written partition waiting for its commit.
+type compactPending struct {
+	plan compactPlan
 	rep  PartitionReport
 	out  []DataFile
 }
@@ -337,7 +337,7 @@ func Compact(ctx context.Context, t *Table, opts CompactOptions) (CompactReport,
 		defer os.RemoveAll(tmp)
 	}
 
-	var pending []pendingPartition
+	var pending []compactPending
 	var pendingBytes int64
 	var errs []error
 	flush := func() {
@@ -385,7 +385,7 @@ func Compact(ctx context.Context, t *Table, opts CompactOptions) (CompactReport,
 		if o.Progress != nil {
 			o.Progress(pr)
 		}
-		pending = append(pending, pendingPartition{plan: p, rep: pr, out: out})
+		pending = append(pending, compactPending{plan: p, rep: pr, out: out})
 		pendingBytes += pr.BytesOut
 		if pendingBytes >= o.MaxCommitBytes {
 			flush()
@@ -418,7 +418,7 @@ func Compact(ctx context.Context, t *Table, opts CompactOptions) (CompactReport,
 // there first), those partitions are dropped, their outputs deleted, and
 // the rest is committed. On any other error the outputs are left to
 // orphan cleanup: the commit may have landed.
-func (t *Table) commitCompaction(ctx context.Context, pending []pendingPartition, rep *CompactReport) error {
+func (t *Table) commitCompaction(ctx context.Context, pending []compactPending, rep *CompactReport) error {
 	for round := 0; len(pending) > 0; round++ {
 		var remove, add []DataFile
 		for _, p := range pending {
@@ -456,7 +456,7 @@ func (t *Table) commitCompaction(ctx context.Context, pending []pendingPartition
 		for _, f := range cur {
 			live[f.Path] = true
 		}
-		var keep []pendingPartition
+		var keep []compactPending
 		for _, p := range pending {
 			ok := true
 			for _, in := range p.plan.inputs {
@@ -508,15 +508,15 @@ func (t *Table) deleteFiles(ctx context.Context, files []DataFile) {
 	}
 }
 
-// partitionStats is what merging one partition found.
-type partitionStats struct {
+// compactStats is what merging one partition found.
+type compactStats struct {
 	duplicates int64
 	unsorted   int
 }
 
 // compactPartition merges one partition's inputs into new, uncommitted
 // files. On error nothing it wrote is left behind.
-func (t *Table) compactPartition(ctx context.Context, p *partitionPlan, o CompactOptions, tmp string) (out []DataFile, st partitionStats, err error) {
+func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactOptions, tmp string) (out []DataFile, st compactStats, err error) {
 	dir, err := os.MkdirTemp(tmp, "part-")
 	if err != nil {
 		return nil, st, err
@@ -533,12 +533,12 @@ func (t *Table) compactPartition(ctx context.Context, p *partitionPlan, o Compac
 		return nil, st, err
 	}
 	st.duplicates = dups
-	srcs, names, err := openRuns(runs)
+	srcs, names, err := openMergeRuns(runs)
 	if err != nil {
 		return nil, st, err
 	}
 	codec, _ := Codec(o.Compression)
-	w := &lakeWriter{
+	w := &compactWriter{
 		ctx: ctx, t: t, dir: p.dir, codec: codec, rowGroupRows: o.RowGroupRows, target: o.TargetFileSize,
 		rowsPerFile: max(1, (p.rows+int64(p.outputCount(o.TargetFileSize))-1)/int64(p.outputCount(o.TargetFileSize))),
 	}
@@ -571,7 +571,7 @@ func (t *Table) compactPartition(ctx context.Context, p *partitionPlan, o Compac
 // event_time never decreases is a run as it is; an unsorted one is sorted
 // in bounded chunks into temporary runs. Inputs on remote storage are
 // first copied to dir.
-func (t *Table) prepareRuns(ctx context.Context, p *partitionPlan, dir string) ([]runSpec, int, error) {
+func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) ([]mergeRun, int, error) {
 	_, local := t.store.(*localStorage)
 	paths := make([]string, len(p.rels))
 	if !local {
@@ -609,10 +609,10 @@ func (t *Table) prepareRuns(ctx context.Context, p *partitionPlan, dir string) (
 		}
 		return f, c, nil
 	}
-	var runs []runSpec
+	var runs []mergeRun
 	unsorted := 0
-	fail := func(err error) ([]runSpec, int, error) {
-		removeTemps(runs)
+	fail := func(err error) ([]mergeRun, int, error) {
+		removeTempRuns(runs)
 		return nil, 0, err
 	}
 	for i := range p.rels {
@@ -628,7 +628,7 @@ func (t *Table) prepareRuns(ctx context.Context, p *partitionPlan, dir string) (
 		}
 		if sorted {
 			c.Close()
-			spec := runSpec{name: name, open: func() (rowSource, error) {
+			spec := mergeRun{name: name, open: func() (rowSource, error) {
 				f, c, err := openInput(i)
 				if err != nil {
 					return nil, err
@@ -660,7 +660,7 @@ func (t *Table) prepareRuns(ctx context.Context, p *partitionPlan, dir string) (
 			_ = os.Remove(paths[i])
 		}
 		for _, tp := range tmps {
-			runs = append(runs, tempRunSpec(tp))
+			runs = append(runs, tempMergeRun(tp))
 		}
 	}
 	return runs, unsorted, nil
@@ -715,10 +715,10 @@ func (t *Table) copyToLocal(ctx context.Context, rel, dst string) error {
 	return fh.Close()
 }
 
-// lakeWriter writes merged rows of one partition to new lake files, in
+// compactWriter writes merged rows of one partition to new lake files, in
 // row groups of rowGroupRows, cutting a file at rowsPerFile rows or when
 // its estimated size reaches target.
-type lakeWriter struct {
+type compactWriter struct {
 	ctx          context.Context
 	t            *Table
 	dir          string
@@ -743,7 +743,7 @@ type lakeWriter struct {
 	files []DataFile
 }
 
-func (w *lakeWriter) open() error {
+func (w *compactWriter) open() error {
 	w.rel = NewFilePath(w.dir)
 	fw, err := w.t.store.Create(w.ctx, w.rel)
 	if err != nil {
@@ -760,7 +760,7 @@ func (w *lakeWriter) open() error {
 	return nil
 }
 
-func (w *lakeWriter) write(rows []txn.Transaction) error {
+func (w *compactWriter) write(rows []txn.Transaction) error {
 	for len(rows) > 0 {
 		if w.pw == nil {
 			if err := w.open(); err != nil {
@@ -798,7 +798,7 @@ func (w *lakeWriter) write(rows []txn.Transaction) error {
 	return nil
 }
 
-func (w *lakeWriter) closeFile() error {
+func (w *compactWriter) closeFile() error {
 	if w.pw == nil {
 		return nil
 	}
@@ -816,10 +816,10 @@ func (w *lakeWriter) closeFile() error {
 	return nil
 }
 
-func (w *lakeWriter) finish() error { return w.closeFile() }
+func (w *compactWriter) finish() error { return w.closeFile() }
 
 // abort discards the open file and deletes the finished ones.
-func (w *lakeWriter) abort() {
+func (w *compactWriter) abort() {
 	if w.fw != nil {
 		w.fw.Abort()
 		w.pw, w.fw = nil, nil
@@ -945,4 +945,14 @@ func (t *Table) countReleased(ctx context.Context, tbl *table.Table, expiring ma
 // sortPartitionReports orders reports by partition, for stable output.
 func sortPartitionReports(ps []PartitionReport) {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Partition < ps[j].Partition })
+}
+
+// compactDirs returns the partition directories of m in order.
+func compactDirs(m map[string]*compactPlan) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -87,8 +87,8 @@ func (p *parquetRun) Close() error {
 	return err
 }
 
-// openLocalRun opens a Parquet file on local disk as a run.
-func openLocalRun(path string) (*parquetRun, error) {
+// openLocalParquetRun opens a Parquet file on local disk as a run.
+func openLocalParquetRun(path string) (*parquetRun, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -172,9 +172,9 @@ func compareRows(a, b *txn.Transaction) int {
 	return strings.Compare(a.TransactionID, b.TransactionID)
 }
 
-// cursor is a run being merged: a chunk of its rows and their event times
+// mergeCursor is a run being merged: a chunk of its rows and their event times
 // in microseconds.
-type cursor struct {
+type mergeCursor struct {
 	src  rowSource
 	name string
 	buf  []txn.Transaction
@@ -186,7 +186,7 @@ type cursor struct {
 }
 
 // fill reads the next chunk; it returns false at the end of the run.
-func (c *cursor) fill() (bool, error) {
+func (c *mergeCursor) fill() (bool, error) {
 	for {
 		n, err := c.src.Read(c.buf)
 		for i := 0; i < n; i++ {
@@ -210,19 +210,19 @@ func (c *cursor) fill() (bool, error) {
 	}
 }
 
-type cursorHeap []*cursor
+type mergeHeap []*mergeCursor
 
-func (h cursorHeap) Len() int { return len(h) }
-func (h cursorHeap) Less(i, j int) bool {
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
 	if ka, kb := a.keys[a.pos], b.keys[b.pos]; ka != kb {
 		return ka < kb
 	}
 	return a.buf[a.pos].TransactionID < b.buf[b.pos].TransactionID
 }
-func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(*mergeCursor)) }
+func (h *mergeHeap) Pop() any {
 	old := *h
 	c := old[len(old)-1]
 	*h = old[:len(old)-1]
@@ -242,7 +242,7 @@ type mergeStats struct {
 // to be sorted by event_time. emit receives batches it may keep only until
 // it returns. Every source is closed.
 func mergeRuns(ctx context.Context, srcs []rowSource, names []string, emit func([]txn.Transaction) error) (st mergeStats, err error) {
-	h := make(cursorHeap, 0, len(srcs))
+	h := make(mergeHeap, 0, len(srcs))
 	defer func() {
 		for _, s := range srcs {
 			if cerr := s.Close(); cerr != nil && err == nil {
@@ -251,7 +251,7 @@ func mergeRuns(ctx context.Context, srcs []rowSource, names []string, emit func(
 		}
 	}()
 	for i, s := range srcs {
-		c := &cursor{src: s, name: names[i], buf: make([]txn.Transaction, mergeChunkRows),
+		c := &mergeCursor{src: s, name: names[i], buf: make([]txn.Transaction, mergeChunkRows),
 			keys: make([]int64, mergeChunkRows), last: math.MinInt64}
 		ok, err := c.fill()
 		if err != nil {
@@ -337,7 +337,7 @@ func mergeRuns(ctx context.Context, srcs []rowSource, names []string, emit func(
 	return st, flushOut()
 }
 
-// tempRunWriter writes a sorted run to a local temporary Parquet file (lz4:
+// tempRunWriter writes a sorted run to a local temporary Parquet file (snappy:
 // cheap to write and read back).
 type tempRunWriter struct {
 	path string
@@ -354,7 +354,7 @@ func newTempRun(dir string) (*tempRunWriter, error) {
 	}
 	bw := bufio.NewWriterSize(fh, 1<<20)
 	pw := parquet.NewGenericWriter[txn.Transaction](bw,
-		parquet.Compression(&parquet.Lz4Raw),
+		parquet.Compression(&parquet.Snappy),
 		parquet.MaxRowsPerRowGroup(tempRunRowGroupRows),
 	)
 	return &tempRunWriter{path: fh.Name(), fh: fh, bw: bw, pw: pw}, nil
@@ -437,20 +437,20 @@ func sortIntoRuns(ctx context.Context, src rowSource, dir string, chunkRows int)
 	}
 }
 
-// runSpec is a sorted run waiting to be merged: a lake file (read through
+// mergeRun is a sorted run waiting to be merged: a lake file (read through
 // the storage, or a local copy of it) or a temporary run.
-type runSpec struct {
+type mergeRun struct {
 	name string
 	open func() (rowSource, error)
 	// temp is the local file to remove once the run is merged, if any.
 	temp string
 }
 
-func tempRunSpec(path string) runSpec {
-	return runSpec{name: tempName(path), temp: path, open: func() (rowSource, error) { return openLocalRun(path) }}
+func tempMergeRun(path string) mergeRun {
+	return mergeRun{name: tempRunName(path), temp: path, open: func() (rowSource, error) { return openLocalParquetRun(path) }}
 }
 
-func openRuns(runs []runSpec) ([]rowSource, []string, error) {
+func openMergeRuns(runs []mergeRun) ([]rowSource, []string, error) {
 	srcs := make([]rowSource, 0, len(runs))
 	names := make([]string, 0, len(runs))
 	for _, r := range runs {
@@ -467,7 +467,7 @@ func openRuns(runs []runSpec) ([]rowSource, []string, error) {
 	return srcs, names, nil
 }
 
-func removeTemps(runs []runSpec) {
+func removeTempRuns(runs []mergeRun) {
 	for _, r := range runs {
 		if r.temp != "" {
 			_ = os.Remove(r.temp)
@@ -477,17 +477,17 @@ func removeTemps(runs []runSpec) {
 
 // mergeToTempRun merges runs into one new temporary run and removes the
 // temporary inputs.
-func mergeToTempRun(ctx context.Context, runs []runSpec, dir string) (runSpec, mergeStats, error) {
-	srcs, names, err := openRuns(runs)
+func mergeToTempRun(ctx context.Context, runs []mergeRun, dir string) (mergeRun, mergeStats, error) {
+	srcs, names, err := openMergeRuns(runs)
 	if err != nil {
-		return runSpec{}, mergeStats{}, err
+		return mergeRun{}, mergeStats{}, err
 	}
 	w, err := newTempRun(dir)
 	if err != nil {
 		for _, s := range srcs {
 			s.Close()
 		}
-		return runSpec{}, mergeStats{}, err
+		return mergeRun{}, mergeStats{}, err
 	}
 	st, err := mergeRuns(ctx, srcs, names, w.write)
 	if err == nil {
@@ -495,19 +495,19 @@ func mergeToTempRun(ctx context.Context, runs []runSpec, dir string) (runSpec, m
 	}
 	if err != nil {
 		w.abort()
-		return runSpec{}, st, err
+		return mergeRun{}, st, err
 	}
-	removeTemps(runs)
-	return tempRunSpec(w.path), st, nil
+	removeTempRuns(runs)
+	return tempMergeRun(w.path), st, nil
 }
 
 // reduceRuns merges runs fanIn at a time into temporary runs until at most
 // fanIn are left, and returns them with the duplicates dropped on the way.
 // Intermediate runs hold deduplicated rows, so the counts add up.
-func reduceRuns(ctx context.Context, runs []runSpec, dir string, fanIn int) ([]runSpec, int64, error) {
+func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int) ([]mergeRun, int64, error) {
 	var dups int64
 	for len(runs) > fanIn {
-		var next []runSpec
+		var next []mergeRun
 		for i := 0; i < len(runs); i += fanIn {
 			group := runs[i:min(len(runs), i+fanIn)]
 			if len(group) == 1 {
@@ -526,5 +526,5 @@ func reduceRuns(ctx context.Context, runs []runSpec, dir string, fanIn int) ([]r
 	return runs, dups, nil
 }
 
-// tempName is a readable name for a temporary run in errors.
-func tempName(p string) string { return "temp run " + filepath.Base(p) }
+// tempRunName is a readable name for a temporary run in errors.
+func tempRunName(p string) string { return "temp run " + filepath.Base(p) }

@@ -1,0 +1,413 @@
+package lake
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+// compactTestOpts are small sizes so that test data of a few hundred KiB
+// exercises several output files and intermediate merge rounds.
+func compactTestOpts() CompactOptions {
+	o := DefaultCompactOptions()
+	o.TargetFileSize = 256 << 10
+	o.MinFileSize = 64 << 10
+	o.MinInputFiles = 3
+	o.MaxFanIn = 4
+	o.Retention = time.Hour
+	return o
+}
+
+// appendChunks writes rows in chunks of chunk rows (each chunk becomes one
+// file per partition it touches) and appends each chunk in its own commit.
+func appendChunks(t testing.TB, tbl *Table, rows []txn.Transaction, chunk int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < len(rows); i += chunk {
+		files, err := tbl.WriteFiles(ctx, rows[i:min(len(rows), i+chunk)], WriteOptions{})
+		require.NoError(t, err)
+		require.NoError(t, tbl.Append(ctx, files, nil))
+	}
+}
+
+// compactData is rows over 3 days and every type, plus one busy partition
+// (2024-05-01/deposit) big enough for several output files, with exact
+// duplicates of some rows (as an at-least-once writer leaves them). It
+// returns the distinct rows and the rows with duplicates, in write order.
+func compactData(seed string, n int) (uniq, all []txn.Transaction) {
+	uniq = testRows(seed, n, 3)
+	busy := testRows(seed+"-busy", 4*n, 1)
+	for i := range busy {
+		busy[i].Type = txn.TypeDeposit
+	}
+	uniq = append(uniq, busy...)
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(uniq), func(i, j int) { uniq[i], uniq[j] = uniq[j], uniq[i] })
+	all = append([]txn.Transaction(nil), uniq...)
+	// Redeliver a few stretches: duplicates land in other files.
+	all = append(all, uniq[100:400]...)
+	all = append(all, uniq[len(uniq)/2:len(uniq)/2+150]...)
+	all = append(all, uniq[100:130]...)
+	return uniq, all
+}
+
+// lakeRows reads every row of the current snapshot.
+func lakeRows(t testing.TB, tbl *Table) []txn.Transaction {
+	t.Helper()
+	ctx := context.Background()
+	files, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	var out []txn.Transaction
+	for _, f := range files {
+		rel, ok := tbl.Location().Rel(f.Path)
+		require.True(t, ok, f.Path)
+		rows, err := ReadFile(ctx, tbl.Storage(), rel)
+		require.NoError(t, err)
+		require.EqualValues(t, f.Rows, len(rows), f.Path)
+		out = append(out, rows...)
+	}
+	return out
+}
+
+func byID(rows []txn.Transaction) []txn.Transaction {
+	rows = append([]txn.Transaction(nil), rows...)
+	sort.Slice(rows, func(i, j int) bool { return rows[i].TransactionID < rows[j].TransactionID })
+	return rows
+}
+
+// requireSameRows checks the lake holds exactly want: the same ids once
+// each, and every column equal.
+func requireSameRows(t testing.TB, tbl *Table, want []txn.Transaction) {
+	t.Helper()
+	got := byID(lakeRows(t, tbl))
+	want = byID(want)
+	require.Equal(t, ids(want), ids(got), "ids")
+	for i := range want {
+		w, g := want[i], got[i]
+		require.True(t, w.EventTime.Equal(g.EventTime), "%s: event_time %s vs %s", w.TransactionID, w.EventTime, g.EventTime)
+		w.EventTime, g.EventTime = time.Time{}, time.Time{}
+		require.Equal(t, w, g)
+	}
+}
+
+// requireSortedFiles checks each file of paths is sorted by (event_time,
+// transaction_id) with no repeated key.
+func requireSortedFiles(t testing.TB, tbl *Table, paths []string) {
+	t.Helper()
+	for _, p := range paths {
+		rel, ok := tbl.Location().Rel(p)
+		require.True(t, ok)
+		rows, err := ReadFile(context.Background(), tbl.Storage(), rel)
+		require.NoError(t, err)
+		for i := 1; i < len(rows); i++ {
+			require.Negative(t, compareRows(&rows[i-1], &rows[i]), "%s row %d", p, i)
+		}
+	}
+}
+
+func filePaths(files []DataFile) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Path
+	}
+	return out
+}
+
+func duckCount(t testing.TB, paths []string) int64 {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	require.NoError(t, err)
+	defer db.Close()
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
+	}
+	var n int64
+	require.NoError(t, db.QueryRow(fmt.Sprintf(
+		"SELECT count(*) FROM read_parquet([%s], hive_partitioning = true) WHERE event_date IS NOT NULL AND type IS NOT NULL",
+		strings.Join(quoted, ","))).Scan(&n))
+	return n
+}
+
+func partitionsOf(files []DataFile) map[string]int {
+	out := map[string]int{}
+	for _, f := range files {
+		out[f.Partition["event_date"]+"/"+f.Partition["type"]]++
+	}
+	return out
+}
+
+// testCompactRoundTrip is test 1 on any lake: many small files with exact
+// duplicates → the same rows minus duplicates, fewer larger sorted files,
+// readable by DuckDB.
+func testCompactRoundTrip(t *testing.T, tbl *Table) {
+	ctx := context.Background()
+	uniq, all := compactData("rt", 1800)
+	appendChunks(t, tbl, all, 600)
+
+	before, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	snapsBefore, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+
+	rep, err := Compact(ctx, tbl, compactTestOpts())
+	require.NoError(t, err)
+	t.Logf("files %d→%d rows %d→%d bytes %d→%d dups %d commits %d", rep.FilesIn, rep.FilesOut, rep.RowsIn, rep.RowsOut,
+		rep.BytesIn, rep.BytesOut, rep.DuplicatesRemoved, rep.Commits)
+
+	assert.EqualValues(t, len(all)-len(uniq), rep.DuplicatesRemoved)
+	assert.Equal(t, rep.RowsIn-rep.DuplicatesRemoved, rep.RowsOut)
+	assert.EqualValues(t, len(all), rep.RowsIn, "every file was small")
+	assert.Equal(t, len(before), rep.FilesIn)
+	assert.Equal(t, 1, rep.Commits, "one pass, one commit")
+	assert.Zero(t, rep.Conflicts)
+	requireSameRows(t, tbl, uniq)
+
+	after, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	assert.Less(t, len(after), len(before)/3)
+	assert.Equal(t, rep.FilesOut, len(after))
+	var inAvg, outAvg int64
+	for _, f := range before {
+		inAvg += f.Bytes
+	}
+	for _, f := range after {
+		outAvg += f.Bytes
+	}
+	inAvg /= int64(len(before))
+	outAvg /= int64(len(after))
+	assert.Greater(t, outAvg, 3*inAvg, "files are larger")
+	// The busy partition is spread over several files near the target.
+	parts := partitionsOf(after)
+	assert.GreaterOrEqual(t, parts["2024-05-01/deposit"], 2, "%v", parts)
+	for p, n := range parts {
+		if p != "2024-05-01/deposit" {
+			assert.Equal(t, 1, n, p)
+		}
+	}
+	for _, f := range after {
+		assert.Less(t, f.Bytes, int64(2*compactTestOpts().TargetFileSize), f.Path)
+	}
+	requireSortedFiles(t, tbl, filePaths(after))
+	assert.EqualValues(t, len(uniq), duckCount(t, filePaths(after)))
+
+	// One new snapshot, a replace, with the table's totals.
+	snaps, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	require.Len(t, snaps, len(snapsBefore)+1)
+	last := snaps[len(snaps)-1]
+	assert.Contains(t, []string{"replace", "overwrite"}, last.Operation)
+	assert.EqualValues(t, len(uniq), last.Rows)
+	assert.Equal(t, []int64{last.ID}, rep.SnapshotIDs)
+}
+
+func newCompactLake(t testing.TB) *Table {
+	return openLake(t, t.TempDir(), S3Options{})
+}
+
+// TestCompactRoundTrip: test 1 (local disk), test 2 (re-run is a no-op)
+// and time travel within the retention.
+func TestCompactRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	tbl := newCompactLake(t)
+	testCompactRoundTrip(t, tbl)
+
+	// Time travel: the snapshot before the compaction still lists its
+	// files, and they still exist (retention 1h).
+	ice, err := tbl.Iceberg(ctx)
+	require.NoError(t, err)
+	parent := ice.Metadata().SnapshotByID(*ice.CurrentSnapshot().ParentSnapshotID)
+	oldFiles, err := tbl.snapshotFiles(ctx, ice, parent)
+	require.NoError(t, err)
+	require.NotEmpty(t, oldFiles)
+	for _, df := range oldFiles {
+		_, err := os.Stat(df.FilePath())
+		require.NoError(t, err, "replaced file deleted within the retention")
+	}
+
+	// Test 2: running again does nothing.
+	files, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	snaps, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	rep, err := Compact(ctx, tbl, compactTestOpts())
+	require.NoError(t, err)
+	assert.Empty(t, rep.Partitions)
+	assert.Zero(t, rep.Commits)
+	files2, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, files, files2)
+	snaps2, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, snaps, snaps2)
+
+	// Retention over (0): old snapshots are expired and the replaced files
+	// deleted; the current ones stay.
+	o := compactTestOpts()
+	o.Retention = 0
+	rep, err = Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	assert.Equal(t, len(snaps)-1, rep.ExpiredSnapshots)
+	assert.Equal(t, len(oldFiles), rep.DeletedFiles)
+	for _, df := range oldFiles {
+		_, err := os.Stat(df.FilePath())
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	}
+	snaps3, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	require.Len(t, snaps3, 1)
+	assert.Equal(t, snaps[len(snaps)-1].ID, snaps3[0].ID)
+	files3, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, files, files3)
+	for _, f := range files3 {
+		_, err := os.Stat(f.Path)
+		require.NoError(t, err)
+	}
+	objs, err := tbl.Storage().List(ctx, "data")
+	require.NoError(t, err)
+	assert.Len(t, objs, len(files3), "only the current files are left")
+}
+
+// TestCompactDryRun: test 3, a dry run plans and changes nothing.
+func TestCompactDryRun(t *testing.T) {
+	ctx := context.Background()
+	tbl := newCompactLake(t)
+	_, all := compactData("dry", 600)
+	appendChunks(t, tbl, all, 300)
+	files, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	snaps, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	objs, err := tbl.Storage().List(ctx, "")
+	require.NoError(t, err)
+
+	o := compactTestOpts()
+	o.DryRun = true
+	o.Retention = 0
+	var progress []string
+	o.Progress = func(p PartitionReport) { progress = append(progress, p.Partition) }
+	rep, err := Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	assert.True(t, rep.DryRun)
+	require.NotEmpty(t, rep.Partitions)
+	assert.Len(t, progress, len(rep.Partitions))
+	var planned int
+	for _, p := range rep.Partitions {
+		assert.Equal(t, StatusPlanned, p.Status)
+		assert.GreaterOrEqual(t, p.FilesIn, o.MinInputFiles)
+		assert.Len(t, p.Inputs, p.FilesIn)
+		assert.GreaterOrEqual(t, p.FilesOut, 1)
+		planned += p.FilesIn
+	}
+	assert.Equal(t, len(files), planned)
+	assert.EqualValues(t, len(all), rep.RowsIn)
+	assert.Zero(t, rep.Commits)
+
+	files2, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, files, files2)
+	snaps2, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, snaps, snaps2)
+	objs2, err := tbl.Storage().List(ctx, "")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, objs, objs2, "nothing written or deleted")
+}
+
+// TestCompactUnsortedAndOptions: an input not sorted by event_time is
+// sorted alone; min_input_files and min_file_size gate the work.
+func TestCompactUnsortedAndOptions(t *testing.T) {
+	ctx := context.Background()
+	tbl := newCompactLake(t)
+	rows := testRows("uns", 3000, 1)
+	for i := range rows {
+		rows[i].Type = txn.TypePayment
+	}
+	dir, _ := tbl.Partitioning().Dir(&rows[0])
+	var files []DataFile
+	for i := 0; i < 6; i++ {
+		chunk := slices.Clone(rows[i*500 : (i+1)*500])
+		if i%2 == 1 {
+			rand.New(rand.NewPCG(uint64(i), 9)).Shuffle(len(chunk), func(a, b int) { chunk[a], chunk[b] = chunk[b], chunk[a] })
+		} else {
+			SortByEventTime(chunk)
+		}
+		f, err := tbl.writeFile(ctx, dir, chunk, WriteOptions{})
+		require.NoError(t, err)
+		files = append(files, f)
+	}
+	require.NoError(t, tbl.Append(ctx, files, nil))
+
+	o := compactTestOpts()
+	o.MinInputFiles = 7
+	rep, err := Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Partitions)
+	assert.Equal(t, 1, rep.PartitionsSkipped)
+
+	o.MinInputFiles = 3
+	o.MinFileSize = 1 << 10 // every file is larger
+	o.TargetFileSize = 1 << 20
+	rep, err = Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Partitions)
+	assert.Zero(t, rep.PartitionsSkipped)
+
+	o.MinFileSize = 1 << 20
+	rep, err = Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	require.Len(t, rep.Partitions, 1)
+	assert.Equal(t, 3, rep.Partitions[0].UnsortedInputs)
+	after, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	require.Len(t, after, 1)
+	requireSortedFiles(t, tbl, filePaths(after))
+	requireSameRows(t, tbl, rows)
+}
+
+func TestCompactOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*CompactOptions)
+		field string
+	}{
+		{"defaults", func(*CompactOptions) {}, ""},
+		{"min inputs 1", func(o *CompactOptions) { o.MinInputFiles = 1 }, "min_input_files"},
+		{"negative target", func(o *CompactOptions) { o.TargetFileSize = -1 }, "target_file_size"},
+		{"min above target", func(o *CompactOptions) { o.MinFileSize = 2 * o.TargetFileSize }, "min_file_size"},
+		{"row groups small", func(o *CompactOptions) { o.RowGroupRows = 1000 }, "row_group_rows"},
+		{"row groups large", func(o *CompactOptions) { o.RowGroupRows = 2_000_000 }, "row_group_rows"},
+		{"negative retention", func(o *CompactOptions) { o.Retention = -time.Second }, "retention"},
+		{"fan-in", func(o *CompactOptions) { o.MaxFanIn = 1 }, "max_fan_in"},
+		{"codec", func(o *CompactOptions) { o.Compression = "brotli" }, "compression"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := DefaultCompactOptions()
+			tc.edit(&o)
+			err := o.Validate()
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.field)
+		})
+	}
+}
+
+var _ = filepath.Join
