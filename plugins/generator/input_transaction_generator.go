@@ -57,7 +57,6 @@ const (
 	MetaEventType    = "event_type"
 	MetaInjected     = "generator_injected"
 	MetaInvalidKind  = "generator_invalid_kind"
-	MetaFraudLabel   = "fraud_scenario"
 	defaultBatchSize = 1024
 )
 
@@ -114,7 +113,7 @@ With `+"`inject`"+`, exact duplicates, late events and invalid events are mixed 
 
 In `+"`simulated`"+` time mode the event times come from a simulated clock starting at `+"`start_time`"+`, and the output is a pure function of the configuration: the same seed and config give a byte-identical stream. With `+"`rate: 0`"+` a month of history is produced in seconds. In `+"`realtime`"+` mode event times are the wall clock.
 
-Every message carries the metadata `+"`kafka_key`"+` and `+"`account_id`"+` (the account id), `+"`event_type`"+` (the transaction type) and `+"`fraud_scenario`"+` (`+"`none`"+` for legitimate events).
+Every message carries the metadata `+"`kafka_key`"+` and `+"`account_id`"+` (the account id) and `+"`event_type`"+` (the transaction type). A nacked batch is replayed with the same bytes when `+"`auto_replay_nacks`"+` is true.
 
 Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_scenario`"+`, and `+"`generator_injected_total`"+` labelled by `+"`kind`"+`.`).
 		Fields(
@@ -280,11 +279,7 @@ func quoteList(ss []string) string {
 func init() {
 	service.MustRegisterBatchInput("transaction_generator", generatorConfigSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
-			in, err := newGeneratorInput(conf, mgr)
-			if err != nil {
-				return nil, err
-			}
-			return service.AutoRetryNacksBatchedToggled(conf, in)
+			return newGeneratorInput(conf, mgr)
 		})
 }
 
@@ -407,13 +402,14 @@ func ConfigFromParsed(conf *service.ParsedConfig) (Config, error) {
 //------------------------------------------------------------------------------
 
 type generatorInput struct {
-	model     *Model
-	batchSize int
-	count     int64
-	rate      float64
-	log       *service.Logger
+	model      *Model
+	batchSize  int
+	count      int64
+	rate       float64
+	replayNack bool
+	log        *service.Logger
 
-	mu        sync.Mutex
+	// Owned by the ReadBatch goroutine.
 	emitted   int64
 	started   time.Time
 	avgSize   int
@@ -421,6 +417,25 @@ type generatorInput struct {
 	mInjected *service.MetricCounter
 	evCounts  [numTypes][numScenarios]int64
 	injCounts map[string]int64
+
+	// Shared with ack functions.
+	ackMu    sync.Mutex
+	inFlight int
+	retry    []*sentBatch
+	notify   chan struct{}
+}
+
+// sentBatch is what is needed to rebuild a nacked batch: the immutable
+// bodies and the metadata of each message, never the messages themselves,
+// which downstream may have changed. Replaying without copying every
+// message up front keeps the happy path allocation-light.
+type sentBatch struct {
+	bodies [][]byte
+	metas  []msgMeta
+}
+
+type msgMeta struct {
+	ev Event
 }
 
 func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*generatorInput, error) {
@@ -445,6 +460,10 @@ func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*gen
 	if batchSize < 1 {
 		return nil, fmt.Errorf("batch_size must be >= 1, got %d", batchSize)
 	}
+	replay, err := conf.FieldBool(service.AutoRetryNacksToggleFieldName)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := ConfigFromParsed(conf)
 	if err != nil {
 		return nil, err
@@ -454,26 +473,21 @@ func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*gen
 		return nil, err
 	}
 	return &generatorInput{
-		model:     model,
-		batchSize: batchSize,
-		count:     int64(count),
-		rate:      rate,
-		log:       mgr.Logger(),
-		avgSize:   400,
-		mEvents:   mgr.Metrics().NewCounter("generator_events_total", "type", "fraud_scenario"),
-		mInjected: mgr.Metrics().NewCounter("generator_injected_total", "kind"),
-		injCounts: map[string]int64{},
+		model:      model,
+		batchSize:  batchSize,
+		count:      int64(count),
+		rate:       rate,
+		replayNack: replay,
+		log:        mgr.Logger(),
+		avgSize:    400,
+		mEvents:    mgr.Metrics().NewCounter("generator_events_total", "type", "fraud_scenario"),
+		mInjected:  mgr.Metrics().NewCounter("generator_injected_total", "kind"),
+		injCounts:  map[string]int64{},
+		notify:     make(chan struct{}, 1),
 	}, nil
 }
 
-func (g *generatorInput) Connect(context.Context) error {
-	g.mu.Lock()
-	if g.started.IsZero() {
-		g.started = time.Now()
-	}
-	g.mu.Unlock()
-	return nil
-}
+func (g *generatorInput) Connect(context.Context) error { return nil }
 
 // due returns how many messages may be emitted now, waiting for the next
 // one when none is due.
@@ -500,14 +514,40 @@ func (g *generatorInput) due(ctx context.Context) (int64, error) {
 	}
 }
 
+// takeRetry returns a nacked batch to replay, or whether batches are still
+// in flight.
+func (g *generatorInput) takeRetry() (*sentBatch, int) {
+	g.ackMu.Lock()
+	defer g.ackMu.Unlock()
+	if len(g.retry) > 0 {
+		sb := g.retry[0]
+		g.retry = g.retry[1:]
+		return sb, g.inFlight
+	}
+	return nil, g.inFlight
+}
+
 func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.started.IsZero() {
 		g.started = time.Now()
 	}
-	if g.count > 0 && g.emitted >= g.count {
-		return nil, nil, service.ErrEndOfInput
+	for {
+		sb, inFlight := g.takeRetry()
+		if sb != nil {
+			return g.send(sb)
+		}
+		if g.count == 0 || g.emitted < g.count {
+			break
+		}
+		if inFlight == 0 {
+			return nil, nil, service.ErrEndOfInput
+		}
+		// All generated: wait for the last acks, a nack may need replay.
+		select {
+		case <-g.notify:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	}
 	n, err := g.due(ctx)
 	if err != nil {
@@ -517,49 +557,71 @@ func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, s
 	// One arena per batch: bodies are capped sub-slices of it, never
 	// written again, so the messages own them safely.
 	arena := make([]byte, 0, int(n)*(g.avgSize+g.avgSize/8)+512)
-	batch := make(service.MessageBatch, n)
-	for i := range batch {
+	sb := &sentBatch{bodies: make([][]byte, n), metas: make([]msgMeta, n)}
+	for i := range sb.bodies {
 		start := len(arena)
 		var ev Event
 		arena, ev = m.Append(arena)
-		msg := service.NewMessage(arena[start:len(arena):len(arena)])
-		key := m.AccountIDAny(ev.Account)
-		msg.MetaSetMut(MetaKafkaKey, key)
-		msg.MetaSetMut(MetaAccountID, key)
-		msg.MetaSetMut(MetaEventType, m.TypeAny(ev.Type))
-		msg.MetaSetMut(MetaFraudLabel, scenarioAnys[ev.Scenario])
+		sb.bodies[i] = arena[start:len(arena):len(arena)]
+		sb.metas[i].ev = ev
 		switch ev.Injected {
 		case InjNone:
 			g.evCounts[ev.Type][ev.Scenario]++
 		case InjLate:
 			g.evCounts[ev.Type][ev.Scenario]++
-			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
 			g.injCounts[InjectedNames[InjLate]]++
 		case InjDuplicate:
-			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
 			g.injCounts[InjectedNames[InjDuplicate]]++
 		case InjInvalid:
-			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
-			msg.MetaSetMut(MetaInvalidKind, ev.Invalid)
 			g.injCounts[ev.Invalid]++
 		}
-		batch[i] = msg
 	}
 	if n > 0 {
 		g.avgSize = len(arena) / int(n)
 	}
 	g.emitted += n
 	g.flushMetrics()
-	return batch, func(context.Context, error) error { return nil }, nil
+	return g.send(sb)
+}
+
+// send builds fresh messages for sb and tracks its acknowledgement.
+func (g *generatorInput) send(sb *sentBatch) (service.MessageBatch, service.AckFunc, error) {
+	m := g.model
+	batch := make(service.MessageBatch, len(sb.bodies))
+	for i, body := range sb.bodies {
+		ev := &sb.metas[i].ev
+		msg := service.NewMessage(body)
+		key := m.AccountIDAny(ev.Account)
+		msg.MetaSetMut(MetaKafkaKey, key)
+		msg.MetaSetMut(MetaAccountID, key)
+		msg.MetaSetMut(MetaEventType, m.TypeAny(ev.Type))
+		if ev.Injected != InjNone {
+			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
+			if ev.Injected == InjInvalid {
+				msg.MetaSetMut(MetaInvalidKind, ev.Invalid)
+			}
+		}
+		batch[i] = msg
+	}
+	g.ackMu.Lock()
+	g.inFlight++
+	g.ackMu.Unlock()
+	return batch, func(_ context.Context, err error) error {
+		g.ackMu.Lock()
+		g.inFlight--
+		if err != nil && g.replayNack {
+			g.retry = append(g.retry, sb)
+		}
+		g.ackMu.Unlock()
+		select {
+		case g.notify <- struct{}{}:
+		default:
+		}
+		return nil
+	}, nil
 }
 
 var (
-	scenarioAnys = func() (a [numScenarios]any) {
-		for i, s := range ScenarioNames {
-			a[i] = s
-		}
-		return
-	}()
 	injectedAnys = func() (a [len(InjectedNames)]any) {
 		for i, s := range InjectedNames {
 			a[i] = s
