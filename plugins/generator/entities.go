@@ -11,13 +11,19 @@ import (
 
 // alias is Vose's alias table: O(1) sampling from a discrete distribution.
 type alias struct {
-	prob  []float64
-	alias []int32
+	t []aliasEntry
+}
+
+// aliasEntry keeps the threshold and the alias side by side: one cache line
+// per draw.
+type aliasEntry struct {
+	prob  float32
+	alias int32
 }
 
 func newAlias(w []float64) alias {
 	n := len(w)
-	a := alias{prob: make([]float64, n), alias: make([]int32, n)}
+	prob, al := make([]float64, n), make([]int32, n)
 	sum := 0.0
 	for _, x := range w {
 		sum += x
@@ -36,7 +42,7 @@ func newAlias(w []float64) alias {
 	for len(small) > 0 && len(large) > 0 {
 		s, l := small[len(small)-1], large[len(large)-1]
 		small = small[:len(small)-1]
-		a.prob[s], a.alias[s] = scaled[s], l
+		prob[s], al[s] = scaled[s], l
 		scaled[l] -= 1 - scaled[s]
 		if scaled[l] < 1 {
 			large = large[:len(large)-1]
@@ -44,10 +50,17 @@ func newAlias(w []float64) alias {
 		}
 	}
 	for _, i := range large {
-		a.prob[i], a.alias[i] = 1, i
+		prob[i], al[i] = 1, i
 	}
 	for _, i := range small {
-		a.prob[i], a.alias[i] = 1, i
+		prob[i], al[i] = 1, i
+	}
+	a := alias{t: make([]aliasEntry, n)}
+	for i := range a.t {
+		a.t[i] = aliasEntry{prob: float32(prob[i]), alias: al[i]}
+		if prob[i] >= 1 {
+			a.t[i].prob = 2 // always keep, despite float32 rounding
+		}
 	}
 	return a
 }
@@ -55,11 +68,12 @@ func newAlias(w []float64) alias {
 // sample draws an index with one 64-bit random number.
 func (a *alias) sample(r *rand.Rand) int32 {
 	u := r.Uint64()
-	i := int32((u >> 32) * uint64(len(a.prob)) >> 32)
-	if float64(uint32(u))*(1.0/(1<<32)) < a.prob[i] {
+	i := int32((u >> 32) * uint64(len(a.t)) >> 32)
+	e := a.t[i]
+	if float32(uint32(u)>>8)*(1.0/(1<<24)) < e.prob {
 		return i
 	}
-	return a.alias[i]
+	return e.alias
 }
 
 // currency is a currency the generated accounts hold.
