@@ -58,14 +58,19 @@ func lakeOpenFlags() []cli.Flag {
 	}
 }
 
-func openLakeTable(c *cli.Context) (*lake.Table, error) {
-	loc, err := lake.ParseLocation(c.String("lake"), lake.S3Options{
+// lakeLocation parses --lake and the S3 flags.
+func lakeLocation(c *cli.Context) (lake.Location, error) {
+	return lake.ParseLocation(c.String("lake"), lake.S3Options{
 		Endpoint:        c.String("s3-endpoint"),
 		Region:          c.String("s3-region"),
 		AccessKeyID:     c.String("s3-access-key-id"),
 		SecretAccessKey: c.String("s3-secret-access-key"),
 		ForcePathStyle:  c.Bool("s3-force-path-style"),
 	})
+}
+
+func openLakeTable(c *cli.Context) (*lake.Table, error) {
+	loc, err := lakeLocation(c)
 	if err != nil {
 		return nil, err
 	}

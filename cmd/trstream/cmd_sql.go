@@ -19,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/trstream/trstream/plugins/lake"
 	"github.com/trstream/trstream/plugins/query"
 )
 
@@ -45,25 +46,61 @@ statements separated by semicolons are read from stdin.
 
 // lakeFlags are the flags sql and serve share.
 func lakeFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "lake", EnvVars: []string{"TRSTREAM_LAKE"}, Value: "./lake", Usage: "lake directory or s3:// URI"},
+	return append(lakeOpenFlags(),
 		&cli.StringFlag{Name: "state", Usage: "directory for saved queries and the remote-file cache (default <lake>/_query)"},
 		&cli.IntFlag{Name: "pool", Value: query.DefaultPoolSize, Usage: "DuckDB connections (concurrent queries)"},
-	}
+	)
 }
 
-// openSource builds the source of the lake's current snapshot. For now it
-// lists the files under <lake>/data; it is the one place to swap in the
-// lake's Iceberg snapshot.
+// openSource reads the lake's current Iceberg snapshot: the view is built
+// from the snapshot's file list, so a reader never sees a half-compacted
+// state, and remote files are fetched through the lake's own storage.
 func openSource(c *cli.Context) (query.Source, error) {
-	lake := c.String("lake")
-	if isRemoteLake(lake) {
-		return nil, fmt.Errorf("lake %s: remote lakes are read through the lake catalog, which trstream %s does not use yet; use a local lake directory", lake, c.Command.Name)
+	loc, err := lakeLocation(c)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(lake); err != nil {
-		return nil, fmt.Errorf("lake %s: %w", lake, err)
+	if !loc.IsS3() {
+		// A query server may start before the first pipeline has run.
+		if err := os.MkdirAll(loc.Local, 0o755); err != nil {
+			return nil, err
+		}
 	}
-	return query.GlobSource(lake), nil
+	t, err := lake.Open(c.Context, loc, lake.WithCatalogURI(c.String("catalog-uri")))
+	if err != nil {
+		return nil, err
+	}
+	return snapshotSource{t}, nil
+}
+
+// snapshotSource adapts a lake table to the query engine.
+type snapshotSource struct{ t *lake.Table }
+
+func (s snapshotSource) Files(ctx context.Context) ([]string, error) {
+	files, err := s.t.Files(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	return paths, nil
+}
+
+func (s snapshotSource) Fetch(ctx context.Context, uri string) (io.ReadCloser, error) {
+	rel, ok := s.t.Location().Rel(uri)
+	if !ok {
+		return nil, fmt.Errorf("%s is outside the lake %s", uri, s.t.Location())
+	}
+	r, err := s.t.Storage().Open(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(r, 0, r.Size()), r}, nil
 }
 
 func isRemoteLake(lake string) bool {
