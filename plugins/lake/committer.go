@@ -86,7 +86,13 @@ func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
 				continue
 			}
 			g.offsets.Set(it.topic, it.partition, it.offset+1)
-		} else if o.cfg.dedupeWindow > 0 {
+			// The offset only counts once this generation commits.
+			wait = true
+		}
+		// Ids are deduplicated whatever the source: an at-least-once
+		// producer (or the generator's injected duplicates) can put the
+		// same event at two offsets.
+		if o.cfg.dedupeWindow > 0 {
 			id := it.t.TransactionID
 			if o.seen.has(id) {
 				o.m.dups.Incr(1)

@@ -60,6 +60,21 @@ func TestParquetLakeDedupeWithoutKafka(t *testing.T) {
 	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
 }
 
+// TestParquetLakeDedupeAcrossOffsets: an at-least-once producer can write
+// the same event at two offsets; it lands once, and the offsets still
+// advance past both copies.
+func TestParquetLakeDedupeAcrossOffsets(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("do", 120, 2)
+	twice := append(append([]txn.Transaction(nil), rows...), rows...)
+	runStream(t, twice, "tx", 0, lakeOutYAML(dir, ""))
+	tbl := openLake(t, dir, S3Options{})
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
+	offs, err := tbl.Offsets(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, expectedOffsets("tx", len(twice), 0), offs)
+}
+
 func TestConcurrentCommitters(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

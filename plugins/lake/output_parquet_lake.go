@@ -63,7 +63,7 @@ Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) an
 
 A batch is acknowledged only once the snapshot holding its rows is committed, so consumer offsets never advance past data that is not durable. Many batches wait for the same commit: keep `+"`max_in_flight`"+` high (default 64) so the input keeps flowing while a commit is in progress.
 
-Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Messages without Kafka metadata are deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids.
+Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; compaction removes any duplicate older than the window.
 
 Files that were written but never committed (a crash between the two) are invisible to the table; `+"`trstream lake`"+` tooling and `+"`CleanOrphans`"+` delete them.
 
@@ -129,7 +129,7 @@ SELECT * FROM read_parquet('<path>/data/**/*.parquet', hive_partitioning = true)
 				Description("Parquet compression codec.").
 				Default("zstd"),
 			service.NewIntField(plFieldDedupeWindow).
-				Description("For messages without Kafka metadata, skip a transaction_id seen among the last this many committed or pending ids. 0 disables.").
+				Description("Skip a transaction_id seen among the last this many committed or pending ids, so an event produced twice (at two offsets, or with no Kafka metadata) lands once. 0 disables.").
 				Default(100_000).Advanced(),
 			service.NewOutputMaxInFlightField().Default(64),
 			service.NewBatchPolicyField(plFieldBatching),
