@@ -162,10 +162,37 @@ func init() {
 				return nil, err
 			}
 			if r.autoReplay {
-				return service.AutoRetryNacksBatched(r), nil
+				return wholeBatchNacks{service.AutoRetryNacksBatched(r)}, nil
 			}
 			return r, nil
 		})
+}
+
+// wholeBatchNacks turns partial (per message) nacks into whole batch nacks
+// before they reach AutoRetryNacksBatched.
+//
+// Why: in benthos v4.77.0 the retry wrapper tags messages with their index
+// when first read, and a retried subset keeps those original indexes. If part
+// of a retried subset fails again, the batch error is mapped onto the subset
+// by the original indexes, so the wrong message can be retried and a failed
+// one acked (TestNackRedeliveryAcrossRestart caught committed offsets passing
+// never-delivered records). Retrying the whole batch only costs duplicates.
+type wholeBatchNacks struct {
+	service.BatchInput
+}
+
+func (w wholeBatchNacks) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	batch, ack, err := w.BatchInput.ReadBatch(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return batch, func(ctx context.Context, err error) error {
+		var berr *service.BatchError
+		if errors.As(err, &berr) {
+			err = errors.New(err.Error())
+		}
+		return ack(ctx, err)
+	}, nil
 }
 
 //------------------------------------------------------------------------------
