@@ -20,7 +20,7 @@ func (t *Transaction) AppendJSON(b []byte) []byte {
 	b = append(b, `{"transaction_id":`...)
 	b = appendString(b, t.TransactionID)
 	b = append(b, `,"event_time":"`...)
-	b = t.EventTime.UTC().AppendFormat(b, TimeLayout)
+	b = appendTime(b, t.EventTime)
 	b = append(b, `","account_id":`...)
 	b = appendString(b, t.AccountID)
 	if t.CounterpartyID != "" {
@@ -71,7 +71,7 @@ func (t Transaction) MarshalJSON() ([]byte, error) { return t.AppendJSON(nil), n
 // copied as is; anything else goes through encoding/json for exact escaping.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+		if !plainASCII[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -80,6 +80,15 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plainASCII marks the bytes a JSON string holds unescaped. encoding/json
+// also escapes <, > and & (HTML safety); they go the slow way to match it.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return
+}()
 
 // wire mirrors Transaction with pointers, so that a missing field can be told
 // apart from a zero one.

@@ -156,3 +156,46 @@ func TestParquetRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rows, back)
 }
+
+func TestAppendTimeMatchesAppendFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 24, 13, 45, 12, 123456789, time.UTC),
+		time.Date(2000, 2, 29, 23, 59, 59, 999999000, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 1000, time.UTC),
+		time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 12, 31, 12, 0, 0, 0, time.FixedZone("x", 5*3600)),
+		time.Unix(0, 0),
+	} {
+		require.Equal(t, tm.UTC().Format(TimeLayout), string(appendTime(nil, tm)), tm.String())
+	}
+	// A sweep over days and leap years.
+	for d := time.Date(1990, 1, 1, 7, 8, 9, 10000, time.UTC); d.Year() < 2110; d = d.Add(37*time.Hour + 11*time.Second) {
+		require.Equal(t, d.Format(TimeLayout), string(appendTime(nil, d)))
+	}
+}
+
+func TestAppendJSONEqualsEncodingJSON(t *testing.T) {
+	tx := sample()
+	for _, s := range []string{"plain", "quo\"te", "back\\slash", "<html>&", "tab\t", "é"} {
+		tx.AccountID = s
+		var a, b map[string]any
+		require.NoError(t, json.Unmarshal(tx.AppendJSON(nil), &a))
+		type plain Transaction // without MarshalJSON
+		raw, err := json.Marshal(plain(tx))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(raw, &b))
+		require.Equal(t, b["account_id"], a["account_id"])
+	}
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	tx := sample()
+	buf := make([]byte, 0, 512)
+	var n int
+	for i := 0; i < b.N; i++ {
+		buf = tx.AppendJSON(buf[:0])
+		n += len(buf)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(n)/1e6/b.Elapsed().Seconds(), "MB/s")
+}
