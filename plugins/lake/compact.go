@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -296,9 +298,9 @@ type compactPending struct {
 // orphans are removed.
 //
 // Memory is bounded: rows are streamed, merged MaxFanIn runs at a time.
-func Compact(ctx context.Context, t *Table, opts CompactOptions) (CompactReport, error) {
+func Compact(ctx context.Context, t *Table, opts CompactOptions) (rep CompactReport, err error) {
 	start := time.Now()
-	rep := CompactReport{DryRun: opts.DryRun, Started: start.UTC(), Partitions: []PartitionReport{}}
+	rep = CompactReport{DryRun: opts.DryRun, Started: start.UTC(), Partitions: []PartitionReport{}}
 	if err := opts.Validate(); err != nil {
 		return rep, err
 	}
@@ -402,7 +404,10 @@ func Compact(ctx context.Context, t *Table, opts CompactOptions) (CompactReport,
 		if err != nil {
 			rep.Warning = "snapshot expiry: " + err.Error()
 		}
-		if o.OrphanAge >= 0 {
+		// Orphans come from crashed writers and compactors; look for them
+		// when this pass changed something (listing and reading every
+		// snapshot is not free).
+		if o.OrphanAge >= 0 && (rep.Commits > 0 || n > 0) {
 			orphans, err := t.CleanOrphans(ctx, o.OrphanAge)
 			rep.DeletedFiles += len(orphans)
 			if err != nil {
@@ -829,11 +834,13 @@ func (w *compactWriter) abort() {
 }
 
 // expireReplaced expires the snapshots whose successor is older than
-// retention: their files that no kept snapshot references (the ones a
-// compaction replaced) are deleted by iceberg-go after the commit. The
-// current snapshot and every snapshot replaced less than retention ago
-// are kept, so time travel to them works. It returns the number of
-// snapshots expired and an estimate of the files deleted.
+// retention, then deletes what only they referenced: the data files a
+// compaction replaced, their manifests and manifest lists. The current
+// snapshot and every snapshot replaced less than retention ago are kept,
+// so time travel to them works. The commit is a compare-and-swap on the
+// current snapshot, retried after concurrent commits. It returns the
+// snapshots expired and the data files deleted. A crash between the
+// commit and the deletes leaves orphans for CleanOrphans.
 func (t *Table) expireReplaced(ctx context.Context, retention time.Duration) (int, int, error) {
 	ctx = t.ctx(ctx)
 	cutoff := time.Now().Add(-retention).UnixMilli()
@@ -862,84 +869,138 @@ func (t *Table) expireReplaced(ctx context.Context, retention time.Duration) (in
 		for keep < len(anc) && anc[keep-1].TimestampMs > cutoff {
 			keep++
 		}
-		total := len(md.Snapshots())
-		if keep >= total {
+		if keep >= len(md.Snapshots()) {
 			return 0, 0, nil
 		}
-		expiring := map[int64]bool{}
 		kept := map[int64]bool{}
-		for i, s := range anc {
-			kept[s.SnapshotID] = i < keep
+		for _, s := range anc[:keep] {
+			kept[s.SnapshotID] = true
 		}
+		expiring := map[int64]bool{}
 		for _, s := range md.Snapshots() {
 			if !kept[s.SnapshotID] {
 				expiring[s.SnapshotID] = true
 			}
 		}
-		// Count the data files that will go: referenced by expiring
-		// snapshots only.
-		gone := t.countReleased(ctx, tbl, expiring)
-		tx := tbl.NewTransaction()
-		if err := tx.ExpireSnapshots(table.WithOlderThan(0), table.WithRetainLast(keep)); err != nil {
+		dataFiles, metaFiles, err := t.releasedFiles(ctx, tbl, expiring)
+		if err != nil {
 			return 0, 0, err
 		}
-		_, err = tx.Commit(ctx)
-		if err == nil {
-			return len(expiring), gone, nil
+		tx := tbl.NewTransaction()
+		if err := tx.ExpireSnapshots(table.WithOlderThan(0), table.WithRetainLast(keep), table.WithPostCommit(false)); err != nil {
+			return 0, 0, err
 		}
-		lastErr = err
-		if isConflict(err) {
+		after, err := tx.Commit(ctx)
+		if err != nil {
+			lastErr = err
+			if !isConflict(err) {
+				return 0, 0, err
+			}
 			select {
 			case <-ctx.Done():
 				return 0, 0, ctx.Err()
-			case <-time.After(wait):
+			case <-time.After(wait + rand.N(wait)):
 			}
 			wait = min(wait*2, time.Second)
 			continue
 		}
-		// The catalog may have accepted the commit and only the file
-		// cleanup failed: orphan cleanup finishes that later.
-		if tbl2, rerr := t.reload(ctx); rerr == nil {
-			left := 0
-			for _, s := range tbl2.Metadata().Snapshots() {
-				if expiring[s.SnapshotID] {
-					left++
-				}
-			}
-			if left == 0 {
-				return len(expiring), 0, err
+		// iceberg-go may keep a snapshot we planned to expire (same
+		// millisecond as now): then keep its files too.
+		for _, s := range after.Metadata().Snapshots() {
+			if expiring[s.SnapshotID] {
+				return len(expiring), 0, nil
 			}
 		}
-		return 0, 0, err
+		var errs []error
+		deleted := 0
+		for _, rel := range dataFiles {
+			if err := t.store.Delete(ctx, rel); err != nil {
+				errs = append(errs, err)
+			} else {
+				deleted++
+			}
+		}
+		for _, rel := range metaFiles {
+			if err := t.store.Delete(ctx, rel); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return len(expiring), deleted, errors.Join(errs...)
 	}
 	return 0, 0, fmt.Errorf("%w: expire snapshots: %w", ErrConflict, lastErr)
 }
 
-// countReleased counts the data files referenced by the expiring snapshots
-// and by no other.
-func (t *Table) countReleased(ctx context.Context, tbl *table.Table, expiring map[int64]bool) int {
-	keep := map[string]bool{}
-	drop := map[string]bool{}
+// releasedFiles lists, relative to the lake, the data files, manifests and
+// manifest lists referenced by the expiring snapshots and by no other.
+// Manifests shared by snapshots are read once.
+func (t *Table) releasedFiles(ctx context.Context, tbl *table.Table, expiring map[int64]bool) (data, meta []string, err error) {
+	fs, err := t.fs(ctx, tbl)
+	if err != nil {
+		return nil, nil, err
+	}
+	type entry struct {
+		path    string
+		deleted bool
+	}
+	entries := map[string][]entry{} // the data file entries of a manifest
+	keepData, dropData := map[string]bool{}, map[string]bool{}
+	keepMeta, dropMeta := map[string]bool{}, map[string]bool{}
 	for _, s := range tbl.Metadata().Snapshots() {
-		dfs, err := t.snapshotFiles(ctx, tbl, &s)
-		if err != nil {
-			return 0
-		}
-		for _, df := range dfs {
-			if expiring[s.SnapshotID] {
-				drop[df.FilePath()] = true
+		exp := expiring[s.SnapshotID]
+		mark := func(p string) {
+			if exp {
+				dropMeta[p] = true
 			} else {
-				keep[df.FilePath()] = true
+				keepMeta[p] = true
+			}
+		}
+		mark(s.ManifestList)
+		mans, err := s.Manifests(fs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range mans {
+			mark(m.FilePath())
+			if m.ManifestContent() != iceberg.ManifestContentData {
+				continue
+			}
+			es, ok := entries[m.FilePath()]
+			if !ok {
+				all, err := m.FetchEntries(fs, false)
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, e := range all {
+					es = append(es, entry{e.DataFile().FilePath(), e.Status() == iceberg.EntryStatusDELETED})
+				}
+				entries[m.FilePath()] = es
+			}
+			// An expiring snapshot releases every file its manifests
+			// name; a kept one holds its live files (a DELETED entry is
+			// the record of a replace, not a reference).
+			for _, e := range es {
+				if exp {
+					dropData[e.path] = true
+				} else if !e.deleted {
+					keepData[e.path] = true
+				}
 			}
 		}
 	}
-	n := 0
-	for p := range drop {
-		if !keep[p] {
-			n++
+	rel := func(drop, keep map[string]bool) []string {
+		var out []string
+		for p := range drop {
+			if keep[p] {
+				continue
+			}
+			if r, ok := t.loc.Rel(p); ok {
+				out = append(out, r)
+			}
 		}
+		sort.Strings(out)
+		return out
 	}
-	return n
+	return rel(dropData, keepData), rel(dropMeta, keepMeta), nil
 }
 
 // sortPartitionReports orders reports by partition, for stable output.

@@ -3,17 +3,22 @@ package lake
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,7 +32,7 @@ func compactTestOpts() CompactOptions {
 	o.TargetFileSize = 256 << 10
 	o.MinFileSize = 64 << 10
 	o.MinInputFiles = 3
-	o.MaxFanIn = 4
+	o.MaxFanIn = 6
 	o.Retention = time.Hour
 	return o
 }
@@ -166,7 +171,7 @@ func testCompactRoundTrip(t *testing.T, tbl *Table) {
 
 	rep, err := Compact(ctx, tbl, compactTestOpts())
 	require.NoError(t, err)
-	t.Logf("files %d→%d rows %d→%d bytes %d→%d dups %d commits %d", rep.FilesIn, rep.FilesOut, rep.RowsIn, rep.RowsOut,
+	t.Logf("compact %.2fs: files %d→%d rows %d→%d bytes %d→%d dups %d commits %d", rep.Seconds, rep.FilesIn, rep.FilesOut, rep.RowsIn, rep.RowsOut,
 		rep.BytesIn, rep.BytesOut, rep.DuplicatesRemoved, rep.Commits)
 
 	assert.EqualValues(t, len(all)-len(uniq), rep.DuplicatesRemoved)
@@ -491,16 +496,16 @@ func TestCompactConcurrentWriter(t *testing.T) {
 	uniq, all := compactData("cw0", 300)
 	appendChunks(t, writer, all, 200)
 
-	const rounds = 12
+	const rounds = 24
 	done := make(chan struct{})
 	var written []txn.Transaction
 	go func() {
 		defer close(done)
 		for r := 0; r < rounds; r++ {
-			rows := testRows(fmt.Sprintf("cw-%d", r), 240, 3)
+			rows := testRows(fmt.Sprintf("cw-%d", r), 120, 3)
 			if r > 0 {
 				// Redeliver part of the previous round.
-				rows = append(rows, testRows(fmt.Sprintf("cw-%d", r-1), 240, 3)[:40]...)
+				rows = append(rows, testRows(fmt.Sprintf("cw-%d", r-1), 120, 3)[:20]...)
 			}
 			files, err := writer.WriteFiles(ctx, rows, WriteOptions{MaxRows: 30})
 			if !assert.NoError(t, err) {
@@ -510,6 +515,7 @@ func TestCompactConcurrentWriter(t *testing.T) {
 				return
 			}
 			written = append(written, rows...)
+			time.Sleep(30 * time.Millisecond)
 		}
 	}()
 	o := compactTestOpts()
@@ -523,6 +529,7 @@ func TestCompactConcurrentWriter(t *testing.T) {
 		}
 		rep, err := Compact(ctx, comp, o)
 		require.NoError(t, err)
+		t.Logf("pass %d: %.2fs, %d partitions, %d commits, %d expired", passes, rep.Seconds, len(rep.Partitions), rep.Commits, rep.ExpiredSnapshots)
 		passes++
 		commits += rep.Commits
 		assert.Zero(t, rep.Conflicts, "no other compactor")
@@ -604,4 +611,245 @@ func TestCompactTwoCompactors(t *testing.T) {
 	files, err := a.Files(ctx)
 	require.NoError(t, err)
 	requireSortedFiles(t, a, filePaths(files))
+}
+
+// TestCompactAppendDuringCompaction: a file appended to a partition after
+// the compactor planned it (and before its commit) survives the swap.
+func TestCompactAppendDuringCompaction(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	comp := openLake(t, dir, S3Options{})
+	writer := openLake(t, dir, S3Options{})
+	uniq, all := compactData("adc", 300)
+	appendChunks(t, writer, all, 150)
+	late := testRows("late", 300, 3)
+	o := compactTestOpts()
+	once := false
+	o.Progress = func(PartitionReport) {
+		if once {
+			return
+		}
+		once = true
+		files, err := writer.WriteFiles(ctx, late, WriteOptions{})
+		require.NoError(t, err)
+		require.NoError(t, writer.Append(ctx, files, Offsets{"tx": {0: 42}}))
+	}
+	rep, err := Compact(ctx, comp, o)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Commits)
+	requireSameRows(t, comp, append(uniq, late...))
+	offs, err := comp.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Offsets{"tx": {0: 42}}, offs, "the writer's offsets survive the replace")
+}
+
+const compactChildEnv = "TRSTREAM_COMPACT_CHILD_DIR"
+
+// TestHelperCompactChild is the child process of TestCompactKill9: one
+// compaction pass with retention 0 (so expiry and deletion run too).
+func TestHelperCompactChild(t *testing.T) {
+	dir := os.Getenv(compactChildEnv)
+	if dir == "" {
+		t.Skip("run by TestCompactKill9")
+	}
+	loc, err := ParseLocation(dir, S3Options{})
+	require.NoError(t, err)
+	tbl, err := Open(context.Background(), loc)
+	require.NoError(t, err)
+	defer tbl.Close()
+	o := compactTestOpts()
+	o.Retention = 0
+	rep, err := Compact(context.Background(), tbl, o)
+	require.NoError(t, err)
+	fmt.Printf("child: %d files → %d, %d commits\n", rep.FilesIn, rep.FilesOut, rep.Commits)
+}
+
+// TestCompactKill9: test 6, SIGKILL a compacting child process at random
+// moments; after each kill the current snapshot holds exactly the
+// appended ids once each; finally a compaction succeeds and orphan
+// cleanup leaves only referenced files. TRSTREAM_CHAOS_ITERATIONS sets the
+// number of kills (20).
+func TestCompactKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	iterations := 20
+	if n, err := strconv.Atoi(os.Getenv("TRSTREAM_CHAOS_ITERATIONS")); err == nil && n > 0 {
+		iterations = n
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	tmp := t.TempDir()
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 11))
+
+	child := func(kill time.Duration) (time.Duration, bool) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCompactChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), compactChildEnv+"="+dir, "TMPDIR="+tmp)
+		start := time.Now()
+		require.NoError(t, cmd.Start())
+		if kill >= 0 {
+			timer := time.AfterFunc(kill, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+			defer timer.Stop()
+		}
+		err := cmd.Wait()
+		if kill < 0 {
+			require.NoError(t, err, "unkilled child")
+		}
+		return time.Since(start), err != nil
+	}
+	var want []string
+	addData := func(i int) {
+		tbl := openLake(t, dir, S3Options{})
+		defer tbl.Close()
+		rows := testRows(fmt.Sprintf("k9-%d", i), 360, 2)
+		appendChunks(t, tbl, rows, 120)
+		want = append(want, ids(rows)...)
+	}
+	// check verifies the current snapshot and returns its id.
+	check := func(label string) int64 {
+		tbl := openLake(t, dir, S3Options{})
+		defer tbl.Close()
+		got := ids(lakeRows(t, tbl))
+		require.Equal(t, sorted(want), sorted(got), "%s: the snapshot must hold every id exactly once", label)
+		snaps, err := tbl.Snapshots(ctx)
+		require.NoError(t, err)
+		return snaps[len(snaps)-1].ID
+	}
+
+	// Calibrate: a full child run on fresh work. Every fourth round runs
+	// to completion too, so the lake keeps changing shape (compacted and
+	// not) and kills keep landing inside the work.
+	addData(0)
+	typical, _ := child(-1)
+	check("calibration")
+	t.Logf("typical child run %s", typical)
+	kills, killed, landed := 0, 0, 0
+	for i := 1; kills < iterations; i++ {
+		addData(i)
+		if i%4 == 0 {
+			typical, _ = child(-1)
+			check(fmt.Sprintf("after full round %d", i))
+			continue
+		}
+		kills++
+		before := check(fmt.Sprintf("before kill %d", kills))
+		_, wasKilled := child(time.Duration(rng.Int64N(int64(typical) + 1)))
+		if wasKilled {
+			killed++
+		}
+		if check(fmt.Sprintf("after kill %d", kills)) != before {
+			landed++
+		}
+	}
+	t.Logf("%d kills: %d children died by SIGKILL, %d had committed their compaction first", kills, killed, landed)
+
+	// A final compaction succeeds and cleans up after the killed ones.
+	tbl := openLake(t, dir, S3Options{})
+	o := compactTestOpts()
+	o.Retention = 0
+	o.OrphanAge = time.Nanosecond
+	rep, err := Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	t.Logf("final: %d files → %d, deleted %d unreferenced files", rep.FilesIn, rep.FilesOut, rep.DeletedFiles)
+	check("final")
+	assert.Empty(t, unreferenced(t, tbl))
+	files, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	requireSortedFiles(t, tbl, filePaths(files))
+	objs, err := tbl.Storage().List(ctx, "data")
+	require.NoError(t, err)
+	assert.Len(t, objs, len(files), "only current files remain")
+}
+
+// TestLakeCompactConfig: test 8, the processor's config through its spec.
+func TestLakeCompactConfig(t *testing.T) {
+	spec := lakeCompactSpec()
+	env := service.NewEnvironment()
+	for _, tc := range []struct {
+		name, yaml, errField string
+	}{
+		{"ok", "path: /tmp/x", ""},
+		{"all", "path: /tmp/x\ntarget_file_size: 256MiB\nmin_file_size: 64MB\nmin_input_files: 10\nrow_group_rows: 122880\nretention: 0s\ndry_run: true", ""},
+		{"s3", "path: s3://bucket/prefix\ns3:\n  endpoint: http://localhost:9000\n  force_path_style: true\ncatalog_uri: /tmp/c.db", ""},
+		{"missing path", "min_input_files: 5", "path"},
+		{"bad scheme", "path: gs://b/p", "path"},
+		{"bad size", "path: /tmp/x\ntarget_file_size: lots", "target_file_size"},
+		{"bad unit", "path: /tmp/x\nmin_file_size: 3 parsecs", "min_file_size"},
+		{"zero size", "path: /tmp/x\ntarget_file_size: 0", "target_file_size"},
+		{"min above target", "path: /tmp/x\ntarget_file_size: 16MiB", "min_file_size"},
+		{"min inputs 0", "path: /tmp/x\nmin_input_files: 0", "min_input_files"},
+		{"min inputs 1", "path: /tmp/x\nmin_input_files: 1", "min_input_files"},
+		{"row groups", "path: /tmp/x\nrow_group_rows: 5000", "row_group_rows"},
+		{"retention", "path: /tmp/x\nretention: -1h", "retention"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf, err := spec.ParseYAML(tc.yaml, env)
+			if err == nil {
+				var p *lakeCompactProcessor
+				if p, err = newLakeCompactProcessor(conf, service.MockResources()); err == nil {
+					require.NoError(t, p.Close(context.Background()))
+				}
+			}
+			if tc.errField == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.errField)
+		})
+	}
+	for in, want := range map[string]int64{"128MiB": 128 << 20, "1.5GiB": 3 << 29, "64MB": 64e6, "4096": 4096, "2k": 2048} {
+		got, err := ParseByteSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+}
+
+// TestLakeCompactProcessor: generate ticks → lake_compact; each message
+// becomes the pass's JSON report.
+func TestLakeCompactProcessor(t *testing.T) {
+	dir := t.TempDir()
+	tbl := openLake(t, dir, S3Options{})
+	uniq, all := compactData("proc", 300)
+	appendChunks(t, tbl, all, 150)
+
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	require.NoError(t, sb.AddInputYAML(`
+generate:
+  count: 2
+  interval: 1ms
+  mapping: root = {}
+`))
+	require.NoError(t, sb.AddProcessorYAML(fmt.Sprintf(`
+lake_compact:
+  path: %q
+  target_file_size: 256KiB
+  min_file_size: 64KiB
+  min_input_files: 3
+`, dir)))
+	var reports []map[string]any
+	require.NoError(t, sb.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
+		b, err := m.AsBytes()
+		require.NoError(t, err)
+		var r map[string]any
+		require.NoError(t, json.Unmarshal(b, &r))
+		reports = append(reports, r)
+		return m.GetError()
+	}))
+	stream, err := sb.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, stream.Run(ctx))
+
+	require.Len(t, reports, 2)
+	assert.EqualValues(t, len(all), reports[0]["rows_in"])
+	assert.EqualValues(t, len(all)-len(uniq), reports[0]["duplicates_removed"])
+	assert.EqualValues(t, 1, reports[0]["commits"])
+	assert.EqualValues(t, 0, reports[1]["commits"], "the second tick finds nothing to do")
+	assert.Nil(t, reports[0]["error"])
+	requireSameRows(t, tbl, uniq)
 }
