@@ -10,7 +10,13 @@ import (
 // validates against l with now as the reference for MaxFuture, instead of
 // DefaultLimits and time.Now. Every failure is a *FieldError.
 func (l Limits) Decode(data []byte, now time.Time) (Transaction, error) {
-	t, err := Decode(data)
+	var t Transaction
+	if decodeFast(data, &t) {
+		// Fully parsed: the reference would re-judge its final validation
+		// (whatever its outcome) against l.
+		return t, l.Validate(&t, now)
+	}
+	t, err := decodeReflect(data)
 	if err == nil {
 		return t, l.Validate(&t, now)
 	}

@@ -147,7 +147,21 @@ func ReasonOf(err error) string {
 
 // Decode parses the wire form strictly and validates it. Every failure is a
 // *FieldError naming the field.
+//
+// Canonical input takes a reflection-free path (decode_fast.go); anything
+// else, and every failure, goes through decodeReflect, the reference, so
+// both give the same Transaction and the same errors.
 func Decode(data []byte) (Transaction, error) {
+	var t Transaction
+	if decodeFast(data, &t) {
+		return t, Validate(&t)
+	}
+	return decodeReflect(data)
+}
+
+// decodeReflect is the reference decoder: encoding/json into a struct of
+// pointers, then validation with DefaultLimits.
+func decodeReflect(data []byte) (Transaction, error) {
 	var t Transaction
 	if !utf8.Valid(data) {
 		return t, &FieldError{Reason: ReasonInvalidUTF8, Detail: "message is not valid UTF-8"}

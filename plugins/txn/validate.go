@@ -3,7 +3,6 @@ package txn
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -125,9 +124,15 @@ func isFingerprint(s string) bool {
 			return false
 		}
 	}
-	// All digits of a card-number length is a leaked PAN, not a hash.
-	if _, err := strconv.ParseUint(s, 10, 64); err == nil && len(s) <= 19 {
-		return false
+	// All digits of a card-number length is a leaked PAN, not a hash. (At
+	// most 19 digits always fit a uint64: no strconv, whose error allocates.)
+	if len(s) > 19 {
+		return true
 	}
-	return true
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,187 @@
+package txn
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// refLimitsDecode is Limits.Decode as it was before the fast path: the
+// reference decoder, then the limits.
+func refLimitsDecode(l Limits, data []byte, now time.Time) (Transaction, error) {
+	t, err := decodeReflect(data)
+	if err == nil {
+		return t, l.Validate(&t, now)
+	}
+	if isValidationError(&t, err) {
+		return t, l.Validate(&t, now)
+	}
+	return t, err
+}
+
+// decodeSeeds are wire forms covering the fast subset and its edges.
+func decodeSeeds() []string {
+	full := sample()
+	full.IsFraud, full.FraudScenario = true, FraudCardTesting
+	transfer := sample()
+	transfer.Type, transfer.MerchantID, transfer.MerchantCategory, transfer.CardFingerprint = TypeTransfer, "", "", ""
+	transfer.CounterpartyID = "acc-000043"
+	jpy := sample()
+	jpy.Currency, jpy.Amount = "JPY", 5000*amountUnit
+	esc := sample()
+	esc.AccountID = "quote\"and\\é"
+	var out []string
+	for _, tx := range []Transaction{sample(), full, transfer, jpy, esc} {
+		out = append(out, string(tx.AppendJSON(nil)))
+	}
+	s := out[0]
+	out = append(out,
+		" \n\t"+strings.ReplaceAll(s, ",", " ,\r\n ")+" \n",
+		strings.ReplaceAll(s, ":", " : "),
+		strings.Replace(s, `"amount":123.45`, `"amount":"123.45"`, 1),
+		strings.Replace(s, `"amount":123.45`, `"amount":1.2345e2`, 1),
+		strings.Replace(s, `"amount":123.45`, `"amount":12345E-2`, 1),
+		strings.Replace(s, `"amount":123.45`, `"amount":null`, 1),
+		strings.Replace(s, `"balance_after":-5.00`, `"balance_after":"-5"`, 1),
+		strings.Replace(s, `13:45:12.123456Z`, `14:45:12.1234567+01:00`, 1),
+		strings.Replace(s, `13:45:12.123456Z`, `13:45:12Z`, 1),
+		strings.Replace(s, `"currency":"EUR"`, `"Currency":"EUR"`, 1),
+		strings.Replace(s, `"currency":"EUR"`, `"currency":"EUR","currency":"USD"`, 1),
+		strings.Replace(s, `"currency":"EUR"`, `"currency":"EUR","extra":[1,{"a":null}]`, 1),
+		strings.Replace(s, `"source":"generator"`, `"source":"gen\u0065rator"`, 1),
+		strings.Replace(s, `"is_fraud":false`, `"is_fraud":true`, 1),
+		s+"}", s+"]", s+"{}", s+" x", "null", "[]", "{}", "",
+	)
+	return out
+}
+
+// mutate applies a few random edits that keep close to valid JSON.
+func mutate(r *rand.Rand, s string) string {
+	const alphabet = "\"{}[],:. \\-+eE0123456789tfnulrsa_xXéÉ\x00\x1f\xff"
+	b := []byte(s)
+	for n := 1 + r.IntN(3); n > 0 && len(b) > 0; n-- {
+		i := r.IntN(len(b))
+		switch r.IntN(6) {
+		case 0: // replace
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		case 1: // delete
+			b = append(b[:i], b[i+1:]...)
+		case 2: // insert
+			b = append(b[:i], append([]byte{alphabet[r.IntN(len(alphabet))]}, b[i:]...)...)
+		case 3: // duplicate a span
+			j := min(len(b), i+1+r.IntN(40))
+			b = append(b[:j], append(append([]byte{}, b[i:j]...), b[j:]...)...)
+		case 4: // change case
+			if c := b[i]; c >= 'a' && c <= 'z' {
+				b[i] = c - 32
+			}
+		case 5: // digit change
+			if c := b[i]; c >= '0' && c <= '9' {
+				b[i] = byte('0' + r.IntN(10))
+			}
+		}
+	}
+	return string(b)
+}
+
+func requireSameDecode(t testing.TB, in []byte) {
+	t.Helper()
+	want, wantErr := decodeReflect(in)
+	got, gotErr := Decode(in)
+	requireSame(t, in, want, wantErr, got, gotErr)
+
+	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for _, l := range []Limits{
+		DefaultLimits,
+		{MaxAmount: 100 * amountUnit, MinTime: DefaultLimits.MinTime, MaxFuture: time.Hour},
+		{MaxAmount: MaxAmount, MinTime: time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), MaxFuture: 72 * time.Hour},
+	} {
+		want, wantErr := refLimitsDecode(l, in, now)
+		got, gotErr := l.Decode(in, now)
+		requireSame(t, in, want, wantErr, got, gotErr)
+	}
+}
+
+func requireSame(t testing.TB, in []byte, want Transaction, wantErr error, got Transaction, gotErr error) {
+	t.Helper()
+	require.Equal(t, want, got, "input %q", in)
+	if wantErr == nil {
+		require.NoError(t, gotErr, "input %q", in)
+		return
+	}
+	require.Error(t, gotErr, "input %q", in)
+	var wfe, gfe *FieldError
+	require.True(t, errors.As(wantErr, &wfe))
+	require.True(t, errors.As(gotErr, &gfe), "input %q: %v", in, gotErr)
+	require.Equal(t, *wfe, *gfe, "input %q", in)
+}
+
+// TestDecodeFastMatchesReference compares Decode and Limits.Decode with the
+// reflective reference on the seeds and many mutations of them.
+func TestDecodeFastMatchesReference(t *testing.T) {
+	fast := 0
+	for _, s := range decodeSeeds() {
+		requireSameDecode(t, []byte(s))
+		var tx Transaction
+		if decodeFast([]byte(s), &tx) {
+			fast++
+		}
+	}
+	require.GreaterOrEqual(t, fast, 10, "the seeds should mostly take the fast path")
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	seeds := decodeSeeds()
+	for i := 0; i < n; i++ {
+		requireSameDecode(t, []byte(mutate(r, seeds[r.IntN(len(seeds))])))
+	}
+}
+
+// FuzzDecodeFast: go test ./plugins/txn -run XXX -fuzz FuzzDecodeFast
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range decodeSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		requireSameDecode(t, in)
+	})
+}
+
+func TestDecodeFastDoesNotAlias(t *testing.T) {
+	tx := sample()
+	in := tx.AppendJSON(nil)
+	got, err := Decode(in)
+	require.NoError(t, err)
+	for i := range in {
+		in[i] = 'x'
+	}
+	require.Equal(t, tx, got)
+}
+
+func BenchmarkDecode(b *testing.B) {
+	tx := sample()
+	in := tx.AppendJSON(nil)
+	b.SetBytes(int64(len(in)))
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := Decode(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := decodeReflect(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
