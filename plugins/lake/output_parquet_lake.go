@@ -336,6 +336,11 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 			buffered:   m.NewGauge(MetricBufferedBytes),
 		},
 	}
+	// Counters that may stay at zero are still exported from the start, so
+	// dashboards and alerts see 0 rather than no series.
+	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups} {
+		c.Incr(0)
+	}
 	o.cond = sync.NewCond(&o.mu)
 	return o, nil
 }
