@@ -550,7 +550,11 @@ func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactO
 	if p.rows > 0 {
 		w.bytesPerRow = float64(p.bytes) / float64(p.rows)
 	}
-	mst, err := mergeRuns(ctx, srcs, names, w.write)
+	sink := newAsyncSink(w.write)
+	mst, err := mergeRuns(ctx, srcs, names, sink.emit)
+	if serr := sink.close(); err == nil {
+		err = serr
+	}
 	if err == nil {
 		err = w.finish()
 	}

@@ -489,7 +489,11 @@ func mergeToTempRun(ctx context.Context, runs []mergeRun, dir string) (mergeRun,
 		}
 		return mergeRun{}, mergeStats{}, err
 	}
-	st, err := mergeRuns(ctx, srcs, names, w.write)
+	sink := newAsyncSink(w.write)
+	st, err := mergeRuns(ctx, srcs, names, sink.emit)
+	if serr := sink.close(); err == nil {
+		err = serr
+	}
 	if err == nil {
 		err = w.close()
 	}
@@ -528,3 +532,57 @@ func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int) ([]
 
 // tempRunName is a readable name for a temporary run in errors.
 func tempRunName(p string) string { return "temp run " + filepath.Base(p) }
+
+// asyncSink runs write (Parquet encoding and compression) in its own
+// goroutine, so that it overlaps with the merge. emit copies each batch
+// into one of a few reused buffers; close waits for the writer and
+// returns its first error.
+type asyncSink struct {
+	ch   chan []txn.Transaction
+	free chan []txn.Transaction
+	done chan struct{}
+	err  error
+}
+
+func newAsyncSink(write func([]txn.Transaction) error) *asyncSink {
+	const buffers = 4
+	s := &asyncSink{
+		ch:   make(chan []txn.Transaction, buffers),
+		free: make(chan []txn.Transaction, buffers),
+		done: make(chan struct{}),
+	}
+	for i := 0; i < buffers; i++ {
+		s.free <- nil
+	}
+	go func() {
+		defer close(s.done)
+		for b := range s.ch {
+			if s.err == nil {
+				s.err = write(b)
+			}
+			clear(b)
+			s.free <- b[:0]
+		}
+	}()
+	return s
+}
+
+// emit hands a copy of rows to the writer. It fails fast once the writer
+// has failed.
+func (s *asyncSink) emit(rows []txn.Transaction) error {
+	var b []txn.Transaction
+	select {
+	case b = <-s.free:
+	case <-s.done:
+		return s.err
+	}
+	s.ch <- append(b, rows...)
+	return nil
+}
+
+// close flushes and stops the writer.
+func (s *asyncSink) close() error {
+	close(s.ch)
+	<-s.done
+	return s.err
+}
