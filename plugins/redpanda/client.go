@@ -50,7 +50,7 @@ func clientFields() []*service.ConfigField {
 		service.NewObjectListField(fieldSASL,
 			service.NewStringEnumField(fieldSASLMechanism, saslPlain, saslScramSHA256, saslScramSHA512).
 				Description("The SASL mechanism to use.").
-				LintRule(enumLintRule(fieldSASLMechanism, saslPlain, saslScramSHA256, saslScramSHA512)),
+				LintRule(enumLintRule(fieldSASL+"[]."+fieldSASLMechanism, saslPlain, saslScramSHA256, saslScramSHA512)),
 			service.NewStringField(fieldSASLUsername).
 				Description("The username to authenticate with.").
 				Default(""),
@@ -69,6 +69,14 @@ func clientFields() []*service.ConfigField {
 			Advanced(),
 	}
 }
+
+// seedBrokersMissing is a Bloblang condition, evaluated on a component's
+// config, that holds when seed_brokers is missing or lists no address (empty
+// list, or only blank and comma-only entries).
+const seedBrokersMissing = `this.seed_brokers.or([]).map_each(s -> s.string().split(",")).flatten().map_each(b -> b.trim()).filter(b -> b != "").length() == 0`
+
+// seedBrokersLintMessage is the lint error for seedBrokersMissing.
+const seedBrokersLintMessage = `"field seed_brokers: at least one broker address is required"`
 
 // enumLintRule replaces the stock enum lint so the error names the field;
 // the stock message ("value X is not a valid option for this field") does not

@@ -75,6 +75,9 @@ This input adds the following metadata fields to each message:
 The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports how many records of each partition remain after the last fetched record.
 `).
 		Fields(clientFields()...).
+		// Without this a missing or empty seed_brokers passes `trstream
+		// lint` and only fails when the component is built.
+		LintRule(`root = if `+seedBrokersMissing+` { `+seedBrokersLintMessage+` }`).
 		Fields(
 			service.NewStringListField(riFieldTopics).
 				Description("A list of topics to consume from. Multiple comma separated topics can be listed in a single element. When no `consumer_group` is set, partitions can be chosen explicitly with `topic:partition` or a range with `topic:start-end` (inclusive).").

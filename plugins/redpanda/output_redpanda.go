@@ -104,7 +104,9 @@ Compression defaults to `+"`none`"+`, which is fastest on local or fast networks
 				Default("5ms").
 				Advanced(),
 		).
-		LintRule(`root = if this.partitioner == "manual" && this.partition.or("") == "" {
+		LintRule(`root = if `+seedBrokersMissing+` {
+  `+seedBrokersLintMessage+`
+} else if this.partitioner == "manual" && this.partition.or("") == "" {
   "a partition must be specified when the partitioner is set to manual"
 } else if this.partitioner != "manual" && this.partition.or("") != "" {
   "a partition cannot be specified unless the partitioner is set to manual"
