@@ -404,11 +404,8 @@ func Compact(ctx context.Context, t *Table, opts CompactOptions) (rep CompactRep
 		if err != nil {
 			rep.Warning = "snapshot expiry: " + err.Error()
 		}
-		// Orphans come from crashed writers and compactors; look for them
-		// when this pass changed something (listing and reading every
-		// snapshot is not free).
-		if o.OrphanAge >= 0 && (rep.Commits > 0 || n > 0) {
-			orphans, err := t.CleanOrphans(ctx, o.OrphanAge)
+		if o.OrphanAge >= 0 {
+			orphans, err := t.cleanOrphansOnce(ctx, o.OrphanAge)
 			rep.DeletedFiles += len(orphans)
 			if err != nil {
 				rep.Warning = strings.TrimPrefix(rep.Warning+"; orphan cleanup: "+err.Error(), "; ")
@@ -1005,6 +1002,72 @@ func (t *Table) releasedFiles(ctx context.Context, tbl *table.Table, expiring ma
 		return out
 	}
 	return rel(dropData, keepData), rel(dropMeta, keepMeta), nil
+}
+
+// cleanOrphansOnce is CleanOrphans reading each manifest once however
+// many snapshots share it: it deletes the files under data/ (and stale
+// temporary files) that no snapshot references and that are older than
+// olderThan, and returns their paths relative to the lake.
+func (t *Table) cleanOrphansOnce(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	ctx = t.ctx(ctx)
+	// List first: a file committed after the table is read but listed
+	// before would look orphaned (the age bound covers the rest).
+	var objs []ObjectInfo
+	var err error
+	if ls, ok := t.store.(*localStorage); ok {
+		objs, err = ls.list("data", true)
+	} else {
+		objs, err = t.store.List(ctx, "data")
+	}
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := t.reload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := t.fs(ctx, tbl)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	referenced := map[string]bool{}
+	for _, s := range tbl.Metadata().Snapshots() {
+		mans, err := s.Manifests(fs)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range mans {
+			if seen[m.FilePath()] || m.ManifestContent() != iceberg.ManifestContentData {
+				continue
+			}
+			seen[m.FilePath()] = true
+			entries, err := m.FetchEntries(fs, true)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range entries {
+				if e.Status() == iceberg.EntryStatusDELETED {
+					continue
+				}
+				if rel, ok := t.loc.Rel(e.DataFile().FilePath()); ok {
+					referenced[rel] = true
+				}
+			}
+		}
+	}
+	cutoff := time.Now().Add(-olderThan)
+	var deleted []string
+	for _, o := range objs {
+		if referenced[o.Path] || o.ModTime.After(cutoff) {
+			continue
+		}
+		if err := t.store.Delete(ctx, o.Path); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, o.Path)
+	}
+	return deleted, nil
 }
 
 // sortPartitionReports orders reports by partition, for stable output.
