@@ -3,6 +3,7 @@ package lake
 import (
 	"context"
 	"io"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func BenchmarkParquetLake(b *testing.B) {
 		inBytes += int64(len(lines[i]) + 1)
 	}
 	b.ResetTimer()
+	var cpu time.Duration
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -40,6 +42,7 @@ func BenchmarkParquetLake(b *testing.B) {
 		done := make(chan error, 1)
 		go func() { done <- stream.Run(ctx) }()
 		b.StartTimer()
+		c0 := procCPU()
 		sem := make(chan struct{}, 64)
 		errs := make(chan error, len(lines)/500+1)
 		for i := 0; i < len(lines); i += 500 {
@@ -57,6 +60,7 @@ func BenchmarkParquetLake(b *testing.B) {
 			require.NoError(b, <-errs)
 		}
 		b.StopTimer()
+		cpu += procCPU() - c0
 		require.NoError(b, stream.StopWithin(10*time.Second))
 		cancel()
 		<-done
@@ -65,6 +69,17 @@ func BenchmarkParquetLake(b *testing.B) {
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
 	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+}
+
+// procCPU is the process's user+system CPU time so far: per-row CPU cost
+// is steadier than wall time on a shared machine.
+func procCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkBareParquetWriter: parquet-go GenericWriter on already decoded
@@ -78,6 +93,7 @@ func BenchmarkBareParquetWriter(b *testing.B) {
 	codec, _ := Codec("zstd")
 	part, _ := ParsePartitioning(DefaultPartitionBy)
 	b.ResetTimer()
+	c0 := procCPU()
 	for n := 0; n < b.N; n++ {
 		groups := map[string][]txn.Transaction{}
 		for i := range rows {
@@ -89,7 +105,9 @@ func BenchmarkBareParquetWriter(b *testing.B) {
 			require.NoError(b, WriteParquet(io.Discard, g, codec, 128<<10))
 		}
 	}
+	cpu := procCPU() - c0
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
 	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
 }

@@ -14,25 +14,39 @@ import (
 // partition directory, and the Kafka offsets they carry. Its batches wait
 // on done; err is set before done closes.
 type gen struct {
-	parts     map[string][]txn.Transaction
-	partBytes map[string]int64
-	offsets   Offsets
-	ids       map[string]struct{}
-	rows      int
-	bytes     int64
-	first     time.Time
-	done      chan struct{}
-	err       error
+	parts   map[string]*partBuf
+	offsets Offsets
+	ids     map[string]struct{}
+	rows    int
+	bytes   int64
+	batches int // batches waiting on this generation
+	first   time.Time
+	done    chan struct{}
+	err     error
 }
 
 func newGen() *gen {
 	return &gen{
-		parts:     map[string][]txn.Transaction{},
-		partBytes: map[string]int64{},
-		offsets:   Offsets{},
-		ids:       map[string]struct{}{},
-		done:      make(chan struct{}),
+		parts:   map[string]*partBuf{},
+		offsets: Offsets{},
+		ids:     map[string]struct{}{},
+		done:    make(chan struct{}),
 	}
+}
+
+// partBuf is the buffered rows of one partition directory.
+type partBuf struct {
+	rows  []txn.Transaction
+	bytes int64
+}
+
+// groups returns the rows by partition directory, for writeGroups.
+func (g *gen) groups() map[string][]txn.Transaction {
+	out := make(map[string][]txn.Transaction, len(g.parts))
+	for dir, p := range g.parts {
+		out[dir] = p.rows
+	}
+	return out
 }
 
 func (g *gen) pending() bool { return g.rows > 0 || len(g.offsets) > 0 }
@@ -45,6 +59,16 @@ func (o *lakeOutput) bufferedLocked() int64 {
 		b += o.inflight.bytes
 	}
 	return b
+}
+
+// waitingLocked counts the batches blocked on the open and in-flight
+// generations.
+func (o *lakeOutput) waitingLocked() int {
+	n := o.open.batches
+	if o.inflight != nil {
+		n += o.inflight.batches
+	}
+	return n
 }
 
 func (o *lakeOutput) wakeLoop() {
@@ -112,22 +136,33 @@ func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
 			}
 			g.ids[id] = struct{}{}
 		}
-		dir, _ := o.cfg.part.Dir(&it.t)
+		o.dirBuf = o.cfg.part.AppendDir(o.dirBuf[:0], &it.t)
+		p := g.parts[string(o.dirBuf)]
+		if p == nil {
+			p = &partBuf{}
+			g.parts[string(o.dirBuf)] = p
+		}
 		b := RowBytes(&it.t)
-		g.parts[dir] = append(g.parts[dir], it.t)
-		g.partBytes[dir] += b
+		p.rows = append(p.rows, it.t)
+		p.bytes += b
 		g.rows++
 		g.bytes += b
 		wait = true
-		if (o.cfg.write.MaxRows > 0 && len(g.parts[dir]) >= o.cfg.write.MaxRows) ||
-			(o.cfg.write.MaxBytes > 0 && g.partBytes[dir] >= o.cfg.write.MaxBytes) {
+		if (o.cfg.write.MaxRows > 0 && len(p.rows) >= o.cfg.write.MaxRows) ||
+			(o.cfg.write.MaxBytes > 0 && p.bytes >= o.cfg.write.MaxBytes) {
 			o.kicked = true
 		}
 	}
 	if !wait {
 		return nil, nil
 	}
+	g.batches++
 	if len(g.parts) >= o.cfg.maxOpenPartitions || o.bufferedLocked() >= o.cfg.maxBufferedBytes {
+		o.kicked = true
+	}
+	// Every in-flight slot is waiting on a commit: no more rows can arrive
+	// before one, so waiting out commit_interval would only stall the input.
+	if o.cfg.maxInFlight > 0 && o.waitingLocked() >= o.cfg.maxInFlight {
 		o.kicked = true
 	}
 	if g.first.IsZero() {
@@ -209,7 +244,7 @@ func (o *lakeOutput) commit(g *gen) {
 	backoff := 100 * time.Millisecond
 	for err == nil {
 		if files == nil && g.rows > 0 {
-			files, err = o.tbl.writeGroups(o.ctx, g.parts, o.cfg.write)
+			files, err = o.tbl.writeGroups(o.ctx, g.groups(), o.cfg.write)
 		}
 		if err == nil {
 			err = o.tbl.Append(o.ctx, files, g.offsets)

@@ -181,6 +181,7 @@ type lakeConfig struct {
 	maxOpenPartitions int
 	maxBufferedBytes  int64
 	dedupeWindow      int
+	maxInFlight       int // batches the pipeline may have waiting on us (0: unknown)
 }
 
 func fieldErr(field string, err error) error { return fmt.Errorf("field %s: %w", field, err) }
@@ -278,8 +279,11 @@ func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
 		}
 		c.commitInterval = min(c.commitInterval, age)
 	}
-	if mif, err := conf.FieldMaxInFlight(); err == nil && mif < 1 {
-		return c, fieldErr(plFieldMaxInFlight, errors.New("must be at least 1"))
+	if mif, err := conf.FieldMaxInFlight(); err == nil {
+		if mif < 1 {
+			return c, fieldErr(plFieldMaxInFlight, errors.New("must be at least 1"))
+		}
+		c.maxInFlight = mif
 	}
 	return c, nil
 }
@@ -307,6 +311,7 @@ type lakeOutput struct {
 	skip     Offsets   // skip offsets below these (committed by others or earlier runs)
 	ours     Offsets   // offsets this output committed
 	seen     *idWindow // committed transaction ids (no Kafka metadata)
+	dirBuf   []byte    // scratch for partition directories, under mu
 
 	wake     chan struct{}
 	closing  chan struct{}

@@ -5,8 +5,10 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apache/iceberg-go"
 
@@ -37,8 +39,9 @@ type Partitioning struct {
 type partKey struct {
 	name     string
 	sourceID int
-	kind     int // kindDay, kindHour, kindIdentity
-	field    int // struct field index for identity keys
+	kind     int     // kindDay, kindHour, kindIdentity
+	field    int     // struct field index for identity keys
+	offset   uintptr // its offset in txn.Transaction
 	isBool   bool
 	optional bool
 }
@@ -86,7 +89,7 @@ func ParsePartitioning(keys []string) (Partitioning, error) {
 			return p, fmt.Errorf("partition key %q: only string and boolean columns can be partitioned by identity (use event_date or event_hour for event_time)", k)
 		}
 		p.keys = append(p.keys, partKey{
-			name: k, sourceID: id, kind: kindIdentity, field: fi,
+			name: k, sourceID: id, kind: kindIdentity, field: fi, offset: f.Offset,
 			isBool:   f.Type.Kind() == reflect.Bool,
 			optional: strings.Contains(f.Tag.Get("parquet"), ",optional"),
 		})
@@ -127,6 +130,37 @@ func partitionsFromSpec(spec iceberg.PartitionSpec) []string {
 		out = append(out, f.Name)
 	}
 	return out
+}
+
+// AppendDir appends the Hive directory of t (what Dir returns) to b,
+// without the partition values: the output's per-row path, allocation-free
+// for the usual keys.
+func (p Partitioning) AppendDir(b []byte, t *txn.Transaction) []byte {
+	for i, k := range p.keys {
+		if i > 0 {
+			b = append(b, '/')
+		}
+		b = append(b, k.name...)
+		b = append(b, '=')
+		switch k.kind {
+		case kindDay:
+			b = t.EventTime.UTC().AppendFormat(b, time.DateOnly)
+		case kindHour:
+			b = t.EventTime.UTC().AppendFormat(b, "2006-01-02-15")
+		case kindIdentity:
+			if k.isBool {
+				b = strconv.AppendBool(b, *(*bool)(unsafe.Add(unsafe.Pointer(t), k.offset)))
+				continue
+			}
+			s := *(*string)(unsafe.Add(unsafe.Pointer(t), k.offset))
+			if s == "" && k.optional {
+				b = append(b, hiveNull...)
+				continue
+			}
+			b = append(b, escapeHive(s)...)
+		}
+	}
+	return b
 }
 
 // Dir returns the Hive directory of t relative to data/, for example

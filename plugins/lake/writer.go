@@ -118,7 +118,7 @@ func (t *Table) writeGroups(ctx context.Context, groups map[string][]txn.Transac
 
 // SortByEventTime sorts rows by event_time, then transaction_id.
 func SortByEventTime(rows []txn.Transaction) {
-	slices.SortStableFunc(rows, func(a, b txn.Transaction) int {
+	cmp := func(a, b txn.Transaction) int {
 		if c := a.EventTime.Compare(b.EventTime); c != 0 {
 			return c
 		}
@@ -129,7 +129,13 @@ func SortByEventTime(rows []txn.Transaction) {
 			return 1
 		}
 		return 0
-	})
+	}
+	// Rows usually arrive in (nearly) event-time order: skip the sort
+	// when it would not move anything.
+	if slices.IsSortedFunc(rows, cmp) {
+		return
+	}
+	slices.SortStableFunc(rows, cmp)
 }
 
 func chunkLen(rs []txn.Transaction, o WriteOptions) int {

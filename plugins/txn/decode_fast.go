@@ -83,23 +83,98 @@ func fastField(key []byte) int {
 	return -1
 }
 
-// interned holds the canonical strings of low-cardinality columns, so that
-// decoding them allocates nothing and rows share them.
-var interned = func() map[string]string {
-	m := map[string]string{}
-	for _, list := range [][]string{Types, Statuses, Channels, FraudScenarios, {"generator"}} {
-		for _, s := range list {
-			m[s] = s
-		}
-	}
+// Canonical strings of the low-cardinality columns, so that decoding them
+// allocates nothing and rows share them: ISO codes by their letters, the
+// rest by a switch.
+var (
+	currencyCodes [26 * 26 * 26]string
+	countryCodes  [26 * 26]string
+)
+
+func init() {
 	for c := range currencies {
-		m[c] = c
+		currencyCodes[codeIndex(c)] = c
 	}
 	for c := range countries {
-		m[c] = c
+		countryCodes[codeIndex(c)] = c
 	}
-	return m
-}()
+}
+
+// codeIndex maps 2 or 3 upper-case letters to an index, -1 for anything
+// else.
+func codeIndex[S string | []byte](s S) int {
+	if len(s) < 2 || len(s) > 3 {
+		return -1
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 'A' || c > 'Z' {
+			return -1
+		}
+		n = n*26 + int(c-'A')
+	}
+	return n
+}
+
+// intern returns the canonical string of b, if it has one.
+func intern(b []byte) (string, bool) {
+	switch len(b) {
+	case 2:
+		if i := codeIndex(b); i >= 0 && countryCodes[i] != "" {
+			return countryCodes[i], true
+		}
+		return "", false
+	case 3:
+		if i := codeIndex(b); i >= 0 && currencyCodes[i] != "" {
+			return currencyCodes[i], true
+		}
+		switch string(b) {
+		case ChannelPOS:
+			return ChannelPOS, true
+		case ChannelATM:
+			return ChannelATM, true
+		case TypeFee:
+			return TypeFee, true
+		}
+		return "", false
+	}
+	switch string(b) {
+	case TypePayment:
+		return TypePayment, true
+	case TypeRefund:
+		return TypeRefund, true
+	case TypeTransfer:
+		return TypeTransfer, true
+	case TypeWithdrawal:
+		return TypeWithdrawal, true
+	case TypeDeposit:
+		return TypeDeposit, true
+	case StatusPending:
+		return StatusPending, true
+	case StatusCompleted:
+		return StatusCompleted, true
+	case StatusDeclined:
+		return StatusDeclined, true
+	case StatusReversed:
+		return StatusReversed, true
+	case ChannelEcommerce:
+		return ChannelEcommerce, true
+	case ChannelBankTransfer:
+		return ChannelBankTransfer, true
+	case ChannelMobile:
+		return ChannelMobile, true
+	case FraudCardTesting:
+		return FraudCardTesting, true
+	case FraudAccountTakeover:
+		return FraudAccountTakeover, true
+	case FraudCompromisedMerchant:
+		return FraudCompromisedMerchant, true
+	case "generator":
+		return "generator", true
+	}
+	return "", false
+}
 
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -301,7 +376,7 @@ func decodeFast(data []byte, t *Transaction) bool {
 		if dst[f] == nil || seen&(1<<f) == 0 {
 			continue
 		}
-		if s, ok := interned[string(data[start[f]:end[f]])]; ok {
+		if s, ok := intern(data[start[f]:end[f]]); ok {
 			*dst[f] = s
 			continue
 		}

@@ -185,3 +185,27 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+func TestIntern(t *testing.T) {
+	for _, list := range [][]string{Types, Statuses, Channels, FraudScenarios, {"generator"}} {
+		for _, s := range list {
+			got, ok := intern([]byte(s))
+			require.True(t, ok, s)
+			require.Equal(t, s, got)
+		}
+	}
+	for c := range currencies {
+		got, ok := intern([]byte(c))
+		require.True(t, ok, c)
+		require.Equal(t, c, got)
+	}
+	for c := range countries {
+		got, ok := intern([]byte(c))
+		require.True(t, ok, c)
+		require.Equal(t, c, got)
+	}
+	for _, s := range []string{"", "X", "ZZZ", "eur", "E1R", "AAAA", "payments"} {
+		_, ok := intern([]byte(s))
+		require.False(t, ok, s)
+	}
+}
