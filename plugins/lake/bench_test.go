@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
@@ -110,4 +111,40 @@ func BenchmarkBareParquetWriter(b *testing.B) {
 	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
 	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+}
+
+// BenchmarkZstdLevels compares zstd levels on the benchmark rows: file
+// bytes per row against CPU per row (the basis of the lake's default).
+func BenchmarkZstdLevels(b *testing.B) {
+	rows := testRows("bench", benchRows, 3)
+	part, _ := ParsePartitioning(DefaultPartitionBy)
+	groups := map[string][]txn.Transaction{}
+	for i := range rows {
+		dir, _ := part.Dir(&rows[i])
+		groups[dir] = append(groups[dir], rows[i])
+	}
+	for _, g := range groups {
+		SortByEventTime(g)
+	}
+	for _, c := range []struct {
+		name  string
+		level zstd.Level
+	}{{"fastest", zstd.SpeedFastest}, {"default", zstd.SpeedDefault}, {"better", zstd.SpeedBetterCompression}} {
+		b.Run(c.name, func(b *testing.B) {
+			codec := &zstd.Codec{Level: c.level}
+			var size int64
+			c0 := procCPU()
+			for n := 0; n < b.N; n++ {
+				size = 0
+				for _, g := range groups {
+					cw := &countingWriter{w: io.Discard}
+					require.NoError(b, WriteParquet(cw, g, codec, 128<<10))
+					size += cw.n
+				}
+			}
+			cpu := procCPU() - c0
+			b.ReportMetric(float64(size)/benchRows, "file-B/row")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+		})
+	}
 }

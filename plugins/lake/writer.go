@@ -31,7 +31,12 @@ type WriteOptions struct {
 // Compressions lists the supported codec names.
 var Compressions = []string{"zstd", "snappy", "gzip", "lz4", "none"}
 
-// Codec returns the parquet-go codec of a compression name.
+// Codec returns the parquet-go codec of a compression name. zstd is
+// parquet-go's default level (SpeedDefault): BenchmarkZstdLevels measured
+// SpeedFastest at about 0.4 us less CPU per row (roughly 5% of the
+// output's cost per row) but files a third larger (42.6 vs 32.2 B/row), a
+// cost every later scan and the object store pay; SpeedBetterCompression
+// saves a further quarter of the bytes for almost twice the CPU.
 func Codec(name string) (compress.Codec, error) {
 	switch name {
 	case "", "zstd":
