@@ -29,7 +29,7 @@ const (
 	DefaultCompactRowGroup   = 256 << 10
 	MinCompactRowGroupRows   = 100_000
 	MaxCompactRowGroupRows   = 1_000_000
-	DefaultMaxFanIn          = 64
+	DefaultMaxFanIn          = 32
 	DefaultRetention         = time.Hour
 	DefaultOrphanAge         = time.Hour
 	DefaultMaxCommitBytes    = 4 << 30
@@ -53,7 +53,9 @@ type CompactOptions struct {
 	// MinCompactRowGroupRows and MaxCompactRowGroupRows.
 	RowGroupRows int
 	// MaxFanIn bounds the runs merged at once; more inputs are merged in
-	// rounds through temporary run files.
+	// rounds through temporary run files. An open input holds about one
+	// page per column (up to ~5 MiB for files of the lake writer), so
+	// this bounds memory.
 	MaxFanIn int
 	// Compression is the output codec (default zstd).
 	Compression string

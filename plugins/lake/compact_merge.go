@@ -36,6 +36,9 @@ const sortChunkRows = 128 << 10
 // tempRunRowGroupRows is the row group size of intermediate run files.
 const tempRunRowGroupRows = 64 << 10
 
+// tempRunPageBytes is the page buffer size of intermediate run files.
+const tempRunPageBytes = 32 << 10
+
 // errUnsorted reports an input whose event_time goes backwards, found while
 // merging (inputs are checked before the merge, so this means the file
 // changed under us).
@@ -356,6 +359,9 @@ func newTempRun(dir string) (*tempRunWriter, error) {
 	pw := parquet.NewGenericWriter[txn.Transaction](bw,
 		parquet.Compression(&parquet.Snappy),
 		parquet.MaxRowsPerRowGroup(tempRunRowGroupRows),
+		// Small pages: a reader holds about one page per column, and the
+		// final merge opens up to fan-in runs at once.
+		parquet.PageBufferSize(tempRunPageBytes),
 	)
 	return &tempRunWriter{path: fh.Name(), fh: fh, bw: bw, pw: pw}, nil
 }
