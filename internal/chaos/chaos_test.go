@@ -1,0 +1,103 @@
+package chaos
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const chaosRate = 2000 // events per second of the ingest pipeline in chaos runs
+
+// TestChaosKillLake: kill -9 the lake pipeline at random moments while the
+// ingest pipeline runs, restarting it each time. Nothing may be lost or
+// land twice.
+func TestChaosKillLake(t *testing.T) {
+	kills := scaled(5)
+	n := max(20_000, kills*3*chaosRate)
+	s := newStack(t, stackOpts{})
+	lk := s.startLake()
+	s.waitLakeReady(30 * time.Second)
+	in := s.startIngest(ingestOpts{count: n, rate: chaosRate, seed: 21, inject: true})
+	snaps := 0
+	for i := 0; i < kills; i++ {
+		// Kill mid-stream: once this run has committed, at a random
+		// moment of the commit cycle (commit_interval is 2 s).
+		snaps = s.waitCommit(snaps, 30*time.Second)
+		time.Sleep(jitter(s.rng, 0, 2500*time.Millisecond))
+		lk.kill()
+		time.Sleep(jitter(s.rng, 0, 500*time.Millisecond))
+		lk = s.startLake()
+	}
+	require.NoError(t, in.wait(2*time.Minute+time.Duration(n/chaosRate)*time.Second), "ingest")
+	s.finish("chaos_kill_lake", finishOpts{extra: fmt.Sprintf("kills=%d", kills)}, lk)
+}
+
+// TestChaosRebalance: two lake pipelines share the consumer group. One is
+// killed with SIGKILL mid-stream (the other takes its partitions once its
+// session times out), a replacement joins, then the other is stopped with
+// SIGTERM (it leaves the group; the replacement takes over at once).
+func TestChaosRebalance(t *testing.T) {
+	rounds := scaled(1)
+	n := max(20_000, rounds*10*chaosRate)
+	s := newStack(t, stackOpts{})
+	a := s.startLake()
+	s.waitLakeReady(30 * time.Second)
+	b := s.startLake()
+	in := s.startIngest(ingestOpts{count: n, rate: chaosRate, seed: 31, inject: true})
+	for i := 0; i < rounds; i++ {
+		time.Sleep(jitter(s.rng, 2*time.Second, 4*time.Second))
+		a.kill()
+		time.Sleep(jitter(s.rng, 2*time.Second, 4*time.Second))
+		a = s.startLake()
+		time.Sleep(jitter(s.rng, 2*time.Second, 4*time.Second))
+		require.NoError(t, b.stop(30*time.Second), "SIGTERM %s", b.name)
+		time.Sleep(jitter(s.rng, time.Second, 2*time.Second))
+		a, b = s.startLake(), a
+	}
+	require.NoError(t, in.wait(2*time.Minute+time.Duration(n/chaosRate)*time.Second), "ingest")
+	s.finish("chaos_rebalance", finishOpts{extra: fmt.Sprintf("rounds=%d", rounds)}, a, b)
+}
+
+// TestChaosKillIngest: kill -9 the ingest pipeline and run it again with
+// the same seed, so it produces the same transaction ids again at new
+// offsets. The lake holds each id once; nothing is lost.
+func TestChaosKillIngest(t *testing.T) {
+	kills := scaled(2)
+	const n = 20_000
+	s := newStack(t, stackOpts{})
+	lk := s.startLake()
+	s.waitLakeReady(30 * time.Second)
+	for i := 0; i < kills; i++ {
+		in := s.startIngest(ingestOpts{count: n, rate: chaosRate, seed: 41, inject: true})
+		time.Sleep(jitter(s.rng, time.Second, 5*time.Second))
+		in.kill()
+	}
+	in := s.startIngest(ingestOpts{count: n, rate: chaosRate, seed: 41, inject: true})
+	require.NoError(t, in.wait(2*time.Minute+time.Duration(n/chaosRate)*time.Second), "ingest")
+	f := s.finish("chaos_kill_ingest", finishOpts{extra: fmt.Sprintf("kills=%d", kills)}, lk)
+	t.Logf("%d of %d valid records repeat an id produced before", f.validRecords-f.valid, f.validRecords)
+}
+
+// TestChaosBrokerOutage: stop the broker for a few seconds while both
+// pipelines run, then start it again on the same port from its data
+// directory (a broker restart, every connection dropped).
+func TestChaosBrokerOutage(t *testing.T) {
+	outages := scaled(2)
+	n := max(20_000, outages*8*chaosRate)
+	s := newStack(t, stackOpts{persistBroker: true})
+	lk := s.startLake()
+	s.waitLakeReady(30 * time.Second)
+	in := s.startIngest(ingestOpts{count: n, rate: chaosRate, seed: 51, inject: true})
+	for i := 0; i < outages; i++ {
+		time.Sleep(jitter(s.rng, 2*time.Second, 4*time.Second))
+		s.broker.down()
+		down := jitter(s.rng, 3*time.Second, 6*time.Second)
+		time.Sleep(down)
+		require.NoError(t, s.broker.up(), "restarting the broker")
+		t.Logf("outage %d: broker down for %s", i+1, down.Round(time.Millisecond))
+	}
+	require.NoError(t, in.wait(3*time.Minute+time.Duration(n/chaosRate)*time.Second), "ingest")
+	s.finish("chaos_broker_outage", finishOpts{extra: fmt.Sprintf("outages=%d", outages)}, lk)
+}
