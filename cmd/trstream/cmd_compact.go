@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -60,7 +62,8 @@ func compactOptions(c *cli.Context) (lake.CompactOptions, error) {
 	o.DryRun = c.Bool("dry-run")
 	o.TempDir = c.String("temp-dir")
 	if err := o.Validate(); err != nil {
-		return o, fmt.Errorf("--%w", err)
+		// Validate names config fields (target_file_size); say --flags.
+		return o, errors.New("--" + strings.ReplaceAll(err.Error(), "_", "-"))
 	}
 	return o, nil
 }
