@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -100,4 +101,66 @@ func TestChaosBrokerOutage(t *testing.T) {
 	}
 	require.NoError(t, in.wait(3*time.Minute+time.Duration(n/chaosRate)*time.Second), "ingest")
 	s.finish("chaos_broker_outage", finishOpts{extra: fmt.Sprintf("outages=%d", outages)}, lk)
+}
+
+// TestChaosKillCompact: while the lake pipeline writes, run `trstream
+// compact` and kill -9 it at random points, a few times, then run a final
+// compaction to the end. At every check the current snapshot holds no
+// duplicate and every id an earlier check saw; at the end, everything.
+func TestChaosKillCompact(t *testing.T) {
+	kills := scaled(3)
+	n := max(20_000, kills*4*chaosRate)
+	s := newStack(t, stackOpts{})
+	lk := s.startLake()
+	s.waitLakeReady(30 * time.Second)
+	in := s.startIngest(ingestOpts{count: n, rate: chaosRate, seed: 81, inject: true})
+
+	seen := map[string]bool{}
+	checks := 0
+	check := func(ls *lakeState) {
+		t.Helper()
+		checks++
+		dups, missing := 0, 0
+		for _, c := range ls.ids {
+			if c > 1 {
+				dups += c - 1
+			}
+		}
+		for id := range seen {
+			if ls.ids[id] == 0 {
+				missing++
+			}
+		}
+		for id := range ls.ids {
+			seen[id] = true
+		}
+		assert.Zero(t, dups, "check %d: duplicate rows in the snapshot", checks)
+		assert.Zero(t, missing, "check %d: ids of an earlier snapshot are gone", checks)
+	}
+	compactArgs := []string{"--min-input-files", "2", "--retention", "10m"}
+	snaps := s.waitCommit(0, 30*time.Second)
+	midRun := 0
+	for i := 0; i < kills; i++ {
+		snaps = s.waitCommit(snaps, 30*time.Second)
+		c := s.startCompact(compactArgs...)
+		time.Sleep(jitter(s.rng, 50*time.Millisecond, 1500*time.Millisecond))
+		if !c.exited() {
+			midRun++
+		}
+		c.kill()
+		ls, err := s.reader.read(t.Context())
+		require.NoError(t, err)
+		check(ls)
+	}
+	require.NoError(t, in.wait(2*time.Minute+time.Duration(n/chaosRate)*time.Second), "ingest")
+	s.settle(90*time.Second, check)
+	final := s.startCompact(compactArgs...)
+	require.NoError(t, final.wait(2*time.Minute), "final compaction")
+	ls, err := s.reader.read(t.Context())
+	require.NoError(t, err)
+	check(ls)
+	s.finish("chaos_kill_compact", finishOpts{
+		extra: fmt.Sprintf("kills=%d killed_mid_run=%d checks=%d", kills, midRun, checks),
+		each:  check,
+	}, lk)
 }

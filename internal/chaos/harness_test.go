@@ -411,6 +411,7 @@ type truth struct {
 	ids          map[string]int // valid transaction id → records holding it
 	invalid      int            // records that do not decode
 	invalidSrc   map[string]bool
+	where        map[string][]string // valid id → partition/offset of its records
 }
 
 func srcKey(partition int32, offset int64) string { return fmt.Sprintf("%d/%d", partition, offset) }
@@ -420,7 +421,7 @@ func readTruth(ctx context.Context, addr string) (*truth, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &truth{produced: len(recs), ids: map[string]int{}, invalidSrc: map[string]bool{}}
+	tr := &truth{produced: len(recs), ids: map[string]int{}, invalidSrc: map[string]bool{}, where: map[string][]string{}}
 	for _, r := range recs {
 		t, err := txn.Decode(r.Value)
 		if err != nil {
@@ -430,6 +431,7 @@ func readTruth(ctx context.Context, addr string) (*truth, error) {
 		}
 		tr.validRecords++
 		tr.ids[t.TransactionID]++
+		tr.where[t.TransactionID] = append(tr.where[t.TransactionID], srcKey(r.Partition, r.Offset))
 	}
 	return tr, nil
 }
@@ -475,8 +477,10 @@ type lakeState struct {
 	rows      int
 	files     int
 	ids       map[string]int
+	fileOf    map[string][]string // id → files holding it
 	offsets   lake.Offsets
 	snapshots int
+	history   []lake.Snapshot
 }
 
 // lakeReader reads a lake's current snapshot from the test process.
@@ -504,7 +508,7 @@ func (lr lakeReader) read(ctx context.Context) (*lakeState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &lakeState{files: len(files), ids: map[string]int{}}
+	st := &lakeState{files: len(files), ids: map[string]int{}, fileOf: map[string][]string{}}
 	for _, f := range files {
 		rel, ok := loc.Rel(f.Path)
 		if !ok {
@@ -519,6 +523,7 @@ func (lr lakeReader) read(ctx context.Context) (*lakeState, error) {
 		}
 		for i := range rows {
 			st.ids[rows[i].TransactionID]++
+			st.fileOf[rows[i].TransactionID] = append(st.fileOf[rows[i].TransactionID], filepath.Base(rel))
 		}
 		st.rows += len(rows)
 	}
@@ -530,6 +535,7 @@ func (lr lakeReader) read(ctx context.Context) (*lakeState, error) {
 		return nil, err
 	}
 	st.snapshots = len(snaps)
+	st.history = snaps
 	return st, nil
 }
 
@@ -618,6 +624,30 @@ func (f figures) String() string {
 	return s
 }
 
+// explainDups describes up to n duplicated ids: where the topic holds
+// them and which files of the snapshot hold them; and the snapshot history.
+func explainDups(tr *truth, ls *lakeState, n int) string {
+	var b strings.Builder
+	var ids []string
+	for id, c := range ls.ids {
+		if c > 1 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for i, id := range ids {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, "  dup %s topic=%v files=%v\n", id, tr.where[id], ls.fileOf[id])
+	}
+	for _, sn := range ls.history {
+		fmt.Fprintf(&b, "  snapshot %d %s op=%s added_rows=%d rows=%d offsets=%s\n", sn.ID, sn.Time.Format("15:04:05.000"),
+			sn.Operation, sn.AddedRows, sn.Rows, sn.Properties[lake.PropOffsets])
+	}
+	return b.String()
+}
+
 // examples lists up to n ids of the lake that are lost or duplicated.
 func examples(tr *truth, ls *lakeState, n int) (lost, dup []string) {
 	for id := range tr.ids {
@@ -675,4 +705,22 @@ func groupReport(ctx context.Context, addr, group string) string {
 		}
 	}
 	return b.String()
+}
+
+// adminLag sums a group's lag over every partition.
+func adminLag(ctx context.Context, addr, group string) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	lag, err := kadm.NewClient(cl).Lag(ctx, group)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, l := range lag.Sorted() {
+		total += l.Lag.Total()
+	}
+	return total, nil
 }

@@ -230,6 +230,9 @@ func (s *stack) finish(name string, o finishOpts, lakes ...*proc) figures {
 		lost, dup := examples(tr, ls, 10)
 		s.t.Logf("lost ids (up to 10): %v", lost)
 		s.t.Logf("duplicated ids (up to 10): %v", dup)
+		if f.dup > 0 {
+			s.t.Logf("duplicates explained:\n%s", explainDups(tr, ls, 10))
+		}
 	}
 	assert.Zero(s.t, f.lost, "valid transaction ids missing from the lake")
 	assert.Zero(s.t, f.dup, "duplicate rows in the lake")
