@@ -26,7 +26,7 @@ then runs each pipeline (default: every pipelines/*.yaml) as its own
 "trstream -c FILE" process with TRSTREAM_BROKERS pointing at the broker, and
 "trstream serve" for SQL over the lake. Ctrl+C stops everything.`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "port", Value: 9092, Usage: "broker port on 127.0.0.1"},
+			&cli.IntFlag{Name: "port", Value: 9092, Usage: "broker port on 127.0.0.1 (0 picks a free one)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "persist the broker's log in this directory (default: in memory)"},
 			&cli.StringFlag{Name: "topics", Value: "redpanda/topics.yaml", Usage: "topic definitions to apply"},
 			&cli.StringFlag{Name: "lake", Value: "./lake", EnvVars: []string{"TRSTREAM_LAKE"}, Usage: "lake location for the pipelines and the query server"},
