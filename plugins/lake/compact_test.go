@@ -734,7 +734,13 @@ func TestCompactKill9(t *testing.T) {
 			continue
 		}
 		kills++
-		before := check(fmt.Sprintf("before kill %d", kills))
+		before := func() int64 {
+			tbl := openLake(t, dir, S3Options{})
+			defer tbl.Close()
+			snaps, err := tbl.Snapshots(ctx)
+			require.NoError(t, err)
+			return snaps[len(snaps)-1].ID
+		}()
 		_, wasKilled := child(time.Duration(rng.Int64N(int64(typical) + 1)))
 		if wasKilled {
 			killed++
