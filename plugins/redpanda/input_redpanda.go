@@ -557,6 +557,8 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 	last := p.Records[len(p.Records)-1]
 	r.lag.Set(max(p.HighWatermark-last.Offset-1, 0), p.Topic, strconv.Itoa(int(p.Partition)))
 
+	// Values shared by every record of the partition are boxed once.
+	pm := partitionMeta{topic: p.Topic, partition: int64(p.Partition), highWatermark: p.HighWatermark}
 	var batch service.MessageBatch
 	size := 0
 	flush := func(rec *kgo.Record) {
@@ -573,24 +575,37 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 		if len(batch) > 0 && size+recSize > r.yieldBytes {
 			flush(p.Records[i-1])
 		}
-		batch = append(batch, recordToMessage(rec, p.HighWatermark))
+		if batch == nil {
+			// Guess the batch length from this record's size so the
+			// slice is not regrown record by record.
+			batch = make(service.MessageBatch, 0, min(len(p.Records)-i, r.yieldBytes/max(recSize, 1)+1))
+		}
+		batch = append(batch, pm.message(rec))
 		size += recSize
 	}
 	flush(last)
 }
 
-// recordToMessage copies a record into a message with kafka_* metadata and
-// one metadata entry per header.
-func recordToMessage(rec *kgo.Record, highWatermark int64) *service.Message {
+// partitionMeta holds the metadata values every record of one fetched
+// partition shares, boxed once instead of once per record.
+type partitionMeta struct {
+	topic         any
+	partition     any
+	highWatermark int64
+}
+
+// message copies a record into a message with kafka_* metadata and one
+// metadata entry per header.
+func (pm *partitionMeta) message(rec *kgo.Record) *service.Message {
 	msg := service.NewMessage(rec.Value)
 	for _, h := range rec.Headers {
 		msg.MetaSetMut(h.Key, string(h.Value))
 	}
 	msg.MetaSetMut("kafka_key", string(rec.Key))
-	msg.MetaSetMut("kafka_topic", rec.Topic)
-	msg.MetaSetMut("kafka_partition", int64(rec.Partition))
+	msg.MetaSetMut("kafka_topic", pm.topic)
+	msg.MetaSetMut("kafka_partition", pm.partition)
 	msg.MetaSetMut("kafka_offset", rec.Offset)
-	msg.MetaSetMut("kafka_lag", max(highWatermark-rec.Offset-1, 0))
+	msg.MetaSetMut("kafka_lag", max(pm.highWatermark-rec.Offset-1, 0))
 	msg.MetaSetMut("kafka_timestamp_ms", rec.Timestamp.UnixMilli())
 	msg.MetaSetMut("kafka_timestamp_unix", rec.Timestamp.Unix())
 	msg.MetaSetMut("kafka_tombstone_message", rec.Value == nil)

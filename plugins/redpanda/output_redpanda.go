@@ -190,6 +190,9 @@ func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		if w.meta, err = conf.FieldMetadataFilter(roFieldMetadata); err != nil {
 			return nil, err
 		}
+		if w.meta.IsEmpty() {
+			w.meta = nil // matches nothing: skip walking every message's metadata
+		}
 	}
 
 	partitioner, err := conf.FieldString(roFieldPartitioner)
@@ -296,85 +299,137 @@ func (w *redpandaWriter) WriteBatch(ctx context.Context, batch service.MessageBa
 		return service.ErrNotConnected
 	}
 
-	records := make([]*kgo.Record, len(batch))
-	for i, msg := range batch {
-		rec, err := w.toRecord(batch, i, msg)
-		if err != nil {
-			return err
-		}
-		records[i] = rec
+	records, err := w.toRecords(batch)
+	if err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	var firstErr error
-	wg.Add(len(records))
-	for _, rec := range records {
-		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				errMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				errMu.Unlock()
-			}
-			wg.Done()
-		})
+	// One promise for the whole batch: no closure per record.
+	p := batchPromise{}
+	p.wg.Add(len(records))
+	promise := p.done
+	for i := range records {
+		cl.Produce(ctx, &records[i], promise)
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return fmt.Errorf("producing batch: %w", firstErr)
+	p.wg.Wait()
+	if p.err != nil {
+		return fmt.Errorf("producing batch: %w", p.err)
 	}
 	return nil
 }
 
-// toRecord interpolates the per message fields into a record.
-func (w *redpandaWriter) toRecord(batch service.MessageBatch, i int, msg *service.Message) (*kgo.Record, error) {
-	value, err := msg.AsBytes()
+// batchPromise collects the outcome of every record of one WriteBatch.
+type batchPromise struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (p *batchPromise) done(_ *kgo.Record, err error) {
 	if err != nil {
-		return nil, err
-	}
-	rec := &kgo.Record{Value: value}
-	if rec.Topic, err = batch.TryInterpolatedString(i, w.topic); err != nil {
-		return nil, fmt.Errorf("field %s interpolation: %w", roFieldTopic, err)
-	}
-	if w.key != nil {
-		if rec.Key, err = batch.TryInterpolatedBytes(i, w.key); err != nil {
-			return nil, fmt.Errorf("field %s interpolation: %w", roFieldKey, err)
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
 		}
+		p.mu.Unlock()
+	}
+	p.wg.Done()
+}
+
+// fieldExec resolves one interpolated field over a batch: a static string
+// once, a dynamic one through an executor built once per batch (the batch's
+// TryInterpolatedString copies the whole batch on every call, which made a
+// batch of n messages cost O(n²)).
+type fieldExec struct {
+	static    []byte
+	staticStr string
+	isStatic  bool
+	exec      *service.MessageBatchInterpolationExecutor
+}
+
+func newFieldExec(batch service.MessageBatch, f *service.InterpolatedString) fieldExec {
+	if s, ok := f.Static(); ok {
+		return fieldExec{static: []byte(s), staticStr: s, isStatic: true}
+	}
+	return fieldExec{exec: batch.InterpolationExecutor(f)}
+}
+
+func (f *fieldExec) str(i int) (string, error) {
+	if f.isStatic {
+		return f.staticStr, nil
+	}
+	return f.exec.TryString(i)
+}
+
+func (f *fieldExec) bytes(i int) ([]byte, error) {
+	if f.isStatic {
+		return f.static, nil // records never modify their key
+	}
+	return f.exec.TryBytes(i)
+}
+
+// toRecords interpolates the per message fields into records, allocated as
+// one slice for the batch.
+func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, error) {
+	records := make([]kgo.Record, len(batch))
+	topic := newFieldExec(batch, w.topic)
+	var key, partition, timestamp fieldExec
+	if w.key != nil {
+		key = newFieldExec(batch, w.key)
 	}
 	if w.partition != nil {
-		s, err := batch.TryInterpolatedString(i, w.partition)
-		if err != nil {
-			return nil, fmt.Errorf("field %s interpolation: %w", roFieldPartition, err)
-		}
-		p, err := strconv.ParseInt(s, 10, 32)
-		if err != nil || p < 0 {
-			return nil, fmt.Errorf("field %s: invalid partition %q", roFieldPartition, s)
-		}
-		rec.Partition = int32(p)
+		partition = newFieldExec(batch, w.partition)
 	}
 	if w.timestamp != nil {
-		s, err := batch.TryInterpolatedString(i, w.timestamp)
-		if err != nil {
-			return nil, fmt.Errorf("field %s interpolation: %w", roFieldTimestampMs, err)
-		}
-		ms, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: invalid timestamp %q", roFieldTimestampMs, s)
-		}
-		rec.Timestamp = time.UnixMilli(ms)
+		timestamp = newFieldExec(batch, w.timestamp)
 	}
-	if w.meta != nil {
-		_ = w.meta.Walk(msg, func(k, v string) error {
-			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-			return nil
-		})
+	for i, msg := range batch {
+		rec := &records[i]
+		var err error
+		if rec.Value, err = msg.AsBytes(); err != nil {
+			return nil, err
+		}
+		if rec.Topic, err = topic.str(i); err != nil {
+			return nil, fmt.Errorf("field %s interpolation: %w", roFieldTopic, err)
+		}
+		if w.key != nil {
+			if rec.Key, err = key.bytes(i); err != nil {
+				return nil, fmt.Errorf("field %s interpolation: %w", roFieldKey, err)
+			}
+		}
+		if w.partition != nil {
+			s, err := partition.str(i)
+			if err != nil {
+				return nil, fmt.Errorf("field %s interpolation: %w", roFieldPartition, err)
+			}
+			p, err := strconv.ParseInt(s, 10, 32)
+			if err != nil || p < 0 {
+				return nil, fmt.Errorf("field %s: invalid partition %q", roFieldPartition, s)
+			}
+			rec.Partition = int32(p)
+		}
+		if w.timestamp != nil {
+			s, err := timestamp.str(i)
+			if err != nil {
+				return nil, fmt.Errorf("field %s interpolation: %w", roFieldTimestampMs, err)
+			}
+			ms, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("field %s: invalid timestamp %q", roFieldTimestampMs, s)
+			}
+			rec.Timestamp = time.UnixMilli(ms)
+		}
+		if w.meta != nil {
+			_ = w.meta.Walk(msg, func(k, v string) error {
+				rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+				return nil
+			})
+		}
 	}
-	return rec, nil
+	return records, nil
 }
 
 func (w *redpandaWriter) Close(ctx context.Context) error {
