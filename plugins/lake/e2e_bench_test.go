@@ -1,0 +1,304 @@
+package lake_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	_ "github.com/trstream/trstream/plugins/generator"
+	"github.com/trstream/trstream/plugins/lake"
+	_ "github.com/trstream/trstream/plugins/redpanda"
+	"github.com/trstream/trstream/plugins/txn"
+	_ "github.com/trstream/trstream/plugins/validate"
+)
+
+// TestE2ELakeThroughput is the end-to-end benchmark: transaction_generator
+// (rate 0, simulated time) → redpanda output → in-process kfake topic
+// "transactions" (12 partitions) → redpanda input (consumer group) →
+// transaction_validate → parquet_lake, as in pipelines/lake.yaml, both
+// streams running at once. It reports the rows visible in the table over
+// wall time and the event→visible latency of marker events produced every
+// second during the run (produce time to the first snapshot whose Kafka
+// offsets cover the marker). It never asserts timings.
+//
+// TRSTREAM_BENCH_E2E_LAKE adds parquet_lake settings (YAML lines);
+// TRSTREAM_BENCH_E2E_SEQUENTIAL=1 fills the topic first and times the lake
+// pipeline alone.
+//
+//	TRSTREAM_BENCH_E2E=1 [TRSTREAM_BENCH_E2E_ROWS=2000000] \
+//	  go test ./plugins/lake -run TestE2ELakeThroughput -v -timeout 30m
+func TestE2ELakeThroughput(t *testing.T) {
+	if os.Getenv("TRSTREAM_BENCH_E2E") == "" {
+		t.Skip("set TRSTREAM_BENCH_E2E=1 to run the end-to-end benchmark")
+	}
+	rows := 2_000_000
+	if s := os.Getenv("TRSTREAM_BENCH_E2E_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		rows = n
+	}
+	const topic, partitions = "transactions", 12
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	defer cluster.Close()
+	broker := cluster.ListenAddrs()[0]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DisableClientMetrics(),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	require.NoError(t, err)
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topic, topic+".dlq")
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+
+	dir := t.TempDir()
+	// Simulated time far enough back that the last events are not in the
+	// future (about 22k events a simulated day with the default model).
+	start := time.Now().UTC().Add(-time.Duration(rows/20_000+30) * 24 * time.Hour).Truncate(24 * time.Hour)
+
+	producer := buildStream(t, fmt.Sprintf(`
+input:
+  transaction_generator:
+    rate: 0
+    count: %d
+    seed: 7
+    time_mode: simulated
+    start_time: %q
+output:
+  redpanda:
+    seed_brokers: [ %q ]
+    topic: %s
+    key: ${! meta("kafka_key") }
+    compression: none
+    max_in_flight: 16
+    batching:
+      count: 1024
+      period: 50ms
+logger:
+  level: warn
+`, rows, start.Format(time.RFC3339), broker, topic))
+
+	// pipelines/lake.yaml with the broker and lake filled in.
+	consumer := buildStream(t, fmt.Sprintf(`
+input:
+  redpanda:
+    seed_brokers: [ %[1]q ]
+    topics: [ %[2]s ]
+    consumer_group: trstream-lake
+    start_offset: earliest
+pipeline:
+  processors:
+    - transaction_validate: {}
+output:
+  switch:
+    cases:
+      - check: errored()
+        output:
+          redpanda:
+            seed_brokers: [ %[1]q ]
+            topic: %[2]s.dlq
+            key: ${! meta("kafka_key") }
+            metadata:
+              include_prefixes: [ "dlq_" ]
+      - output:
+          parquet_lake:
+            path: %[3]q
+            commit_interval: 2s
+            batching:
+              count: 4096
+              period: 50ms
+%[4]s
+logger:
+  level: warn
+`, broker, topic, dir, indent(os.Getenv("TRSTREAM_BENCH_E2E_LAKE"), "            ")))
+
+	began := time.Now()
+	var wg sync.WaitGroup
+	run := func(name string, s *service.Stream) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			if ctx.Err() == nil {
+				t.Logf("e2e: %s finished after %s", name, time.Since(began).Round(time.Millisecond))
+			}
+		}()
+	}
+	if os.Getenv("TRSTREAM_BENCH_E2E_SEQUENTIAL") != "" {
+		// Fill the topic first: the consumer side alone is timed.
+		require.NoError(t, producer.Run(ctx))
+		t.Logf("e2e: producer alone: %d events in %s", rows, time.Since(began).Round(time.Millisecond))
+		began = time.Now()
+	} else {
+		run("producer", producer)
+	}
+	run("consumer", consumer)
+
+	loc, err := lake.ParseLocation(dir, lake.S3Options{})
+	require.NoError(t, err)
+	var tbl *lake.Table
+	require.Eventually(t, func() bool {
+		tbl, err = lake.Open(ctx, loc)
+		return err == nil
+	}, time.Minute, 100*time.Millisecond)
+	defer tbl.Close()
+
+	// Markers: one valid event a second, produced directly, timed until a
+	// snapshot's offsets cover it.
+	type marker struct {
+		partition int32
+		offset    int64
+		sent      time.Time
+	}
+	var (
+		mu      sync.Mutex
+		pending []marker
+		lat     []time.Duration
+	)
+	stopMarkers := make(chan struct{})
+	markersDone := make(chan struct{})
+	go func() {
+		defer close(markersDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stopMarkers:
+				return
+			case <-tick.C:
+			}
+			m := markerTxn(i)
+			sent := time.Now()
+			r := &kgo.Record{Topic: topic, Key: []byte(m.AccountID), Value: m.AppendJSON(nil)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Logf("marker: %v", err)
+				continue
+			}
+			mu.Lock()
+			pending = append(pending, marker{r.Partition, r.Offset, sent})
+			mu.Unlock()
+		}
+	}()
+
+	var (
+		total    int64
+		doneAt   time.Time
+		lastPoll time.Time
+	)
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		offs, err := tbl.Offsets(ctx)
+		if err != nil {
+			continue
+		}
+		lastPoll = time.Now()
+		total = 0
+		for _, e := range offs.Sorted() {
+			if e.Topic == topic {
+				total += e.NextOffset
+			}
+		}
+		mu.Lock()
+		kept := pending[:0]
+		for _, m := range pending {
+			if next, ok := offs.Next(topic, m.partition); ok && next > m.offset {
+				lat = append(lat, lastPoll.Sub(m.sent))
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		pending = kept
+		markers := int64(len(lat) + len(pending))
+		mu.Unlock()
+		if doneAt.IsZero() && total >= int64(rows) {
+			// Every generated event is committed (markers aside): stop
+			// the markers and wait for the last ones.
+			doneAt = lastPoll
+			close(stopMarkers)
+			<-markersDone
+		}
+		if !doneAt.IsZero() && total >= int64(rows)+markers {
+			break
+		}
+	}
+	require.False(t, doneAt.IsZero(), "only %d of %d events committed in time", total, rows)
+	wall := doneAt.Sub(began)
+
+	files, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	var visible, bytes int64
+	for _, f := range files {
+		visible += f.Rows
+		bytes += f.Bytes
+	}
+	cancel()
+	wg.Wait()
+
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	t.Logf("e2e: %d events, all committed %s after the timed start: %.0f tx/s",
+		rows, wall.Round(time.Millisecond), float64(rows)/wall.Seconds())
+	t.Logf("e2e: %d rows visible in %d files (%.1f MB) of the current snapshot", visible, len(files), float64(bytes)/1e6)
+	t.Logf("e2e: event→visible latency over %d markers: p50 %s, p99 %s, max %s",
+		len(lat), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
+	require.GreaterOrEqual(t, visible, int64(rows)/2, "most events should be valid and visible")
+}
+
+// indent prefixes every line of s (extra parquet_lake settings, YAML).
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+prefix)
+}
+
+func buildStream(t *testing.T, yaml string) *service.Stream {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	require.NoError(t, sb.SetYAML(yaml))
+	s, err := sb.Build()
+	require.NoError(t, err)
+	return s
+}
+
+// markerTxn is a valid event timed now.
+func markerTxn(i int) txn.Transaction {
+	return txn.Transaction{
+		TransactionID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprintf("e2e-marker-%d-%d", time.Now().UnixNano(), i))).String(),
+		EventTime:     time.Now().UTC().Truncate(time.Microsecond),
+		AccountID:     fmt.Sprintf("marker-%d", i),
+		Amount:        txn.AmountFromMinor(100, 2),
+		Currency:      "EUR",
+		Type:          txn.TypeDeposit,
+		Status:        txn.StatusCompleted,
+		Channel:       txn.ChannelBankTransfer,
+		Country:       "DE",
+		Source:        "e2e-marker",
+	}
+}
