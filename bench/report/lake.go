@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -81,18 +82,51 @@ func duckdbCopy(ctx context.Context, in, out string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-var benchMetric = regexp.MustCompile(`([0-9.e+]+) (\S+)`)
-
 // goBench runs one Go benchmark and returns the named b.ReportMetric value.
 func (e *env) goBench(ctx context.Context, pkg, name, metric string) (float64, error) {
-	r, err := e.run(ctx, nil, "go", "test", "-run", "^$", "-bench", "^"+name+"$", "-benchtime", "3x", pkg)
+	out, err := e.goTest(ctx, nil, pkg, "-run", "^$", "-bench", "^"+name+"$", "-benchtime", "3x")
 	if err != nil {
 		return 0, err
 	}
-	for _, m := range benchMetric.FindAllStringSubmatch(r.stdout, -1) {
-		if m[2] == metric {
-			return strconv.ParseFloat(m[1], 64)
+	m := benchMetrics(out, name)
+	v, ok := m[metric]
+	if !ok {
+		return 0, fmt.Errorf("%s: no %q metric in: %s", name, metric, lastLines(out, 3))
+	}
+	return v, nil
+}
+
+// goTest runs `go test` on one package with extra env and returns stdout.
+func (e *env) goTest(ctx context.Context, extraEnv []string, pkg string, args ...string) (string, error) {
+	r, err := e.run(ctx, extraEnv, "go", append(append([]string{"test", "-count=1", "-timeout", "60m"}, args...), pkg)...)
+	return r.stdout, err
+}
+
+var benchPair = regexp.MustCompile(`([0-9.e+]+) (\S+)`)
+
+// benchMetrics parses the metrics of the result line of benchmark name
+// (sub-benchmarks as name/sub), e.g. {"ns/op": 1.2e6, "rows/s": 8e6}.
+func benchMetrics(out, name string) map[string]float64 {
+	m := map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[0] != "Benchmark"+name && !strings.HasPrefix(f[0], "Benchmark"+name+"-")) {
+			continue
+		}
+		for _, p := range benchPair.FindAllStringSubmatch(strings.Join(f[2:], " "), -1) {
+			if v, err := strconv.ParseFloat(p[1], 64); err == nil {
+				m[p[2]] = v
+			}
 		}
 	}
-	return 0, fmt.Errorf("%s: no %q metric in: %s", name, metric, lastLines(r.stdout, 3))
+	return m
+}
+
+// logFloat finds re in out and parses its first group.
+func logFloat(out string, re *regexp.Regexp) (float64, error) {
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no match for %s in: %s", re, lastLines(out, 5))
+	}
+	return strconv.ParseFloat(m[1], 64)
 }

@@ -50,6 +50,10 @@ var steps = []step{
 	{"generator", benchGenerator},
 	{"redpanda", benchRedpanda},
 	{"lake", benchLake},
+	{"e2e", benchE2E},
+	{"rss", benchRSS},
+	{"compact", benchCompact},
+	{"query", benchQuery},
 }
 
 func main() {

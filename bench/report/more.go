@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// benchE2E: generator → kfake → redpanda input → transaction_validate →
+// parquet_lake on this machine, with the time from event to visible.
+func benchE2E(ctx context.Context, e *env) ([]Row, error) {
+	out, err := e.goTest(ctx, []string{"TRSTREAM_BENCH_E2E=1"}, "./plugins/lake", "-run", "^TestE2ELakeThroughput$", "-v")
+	if err != nil {
+		return nil, err
+	}
+	tps, err := logFloat(out, regexp.MustCompile(`all committed .* ([0-9.]+) tx/s`))
+	if err != nil {
+		return nil, err
+	}
+	lat := regexp.MustCompile(`p50 (\S+), p99 (\S+), max (\S+)`).FindStringSubmatch(out)
+	if lat == nil {
+		return nil, fmt.Errorf("no latency line in: %s", lastLines(out, 5))
+	}
+	p99, _ := time.ParseDuration(lat[2])
+	return []Row{{
+		Benchmark:  "end to end: generator → kfake → validate → parquet_lake, 2 cores",
+		Figure:     fmt.Sprintf("%s; event→visible p50 %s, p99 %s", fmtRate(tps, "tx/s"), lat[1], lat[2]),
+		Peer:       "—",
+		PeerFigure: "—",
+		Ratio:      "—",
+		Target:     "≥200k tx/s, visible ≤15 s",
+		Verdict:    verdict(tps >= 200e3 && p99 <= 15*time.Second),
+	}}, nil
+}
+
+// benchRSS: peak RSS of parquet_lake with 1,000 open partitions.
+func benchRSS(ctx context.Context, e *env) ([]Row, error) {
+	out, err := e.goTest(ctx, []string{"TRSTREAM_BENCH_RSS=1"}, "./plugins/lake", "-run", "^TestRSSOpenPartitions$", "-v")
+	if err != nil {
+		return nil, err
+	}
+	mib, err := logFloat(out, regexp.MustCompile(`rss: peak ([0-9]+) MiB`))
+	if err != nil {
+		return nil, err
+	}
+	return []Row{{
+		Benchmark: "parquet_lake peak RSS, 1,000 open partitions",
+		Figure:    fmt.Sprintf("%.0f MiB", mib),
+		Peer:      "—", PeerFigure: "—", Ratio: "—",
+		Target:  "≤512 MiB",
+		Verdict: verdict(mib <= 512),
+	}}, nil
+}
+
+// benchCompact: compaction throughput, the DuckDB GROUP BY over 1,000
+// small files before and after, and peak RSS on a 1 GiB partition.
+func benchCompact(ctx context.Context, e *env) ([]Row, error) {
+	out, err := e.goTest(ctx, nil, "./plugins/lake", "-run", "^$", "-bench", "^(BenchmarkCompact|BenchmarkDuckDBGroupBySmallVsCompacted)$", "-benchtime", "1x")
+	if err != nil {
+		return nil, err
+	}
+	c := benchMetrics(out, "Compact")
+	g := benchMetrics(out, "DuckDBGroupBySmallVsCompacted")
+	rows := []Row{
+		{
+			Benchmark: "compaction (200 small files, 1M rows)",
+			Figure:    fmt.Sprintf("%s, %.1f MB/s", fmtRate(c["rows/s"], "rows/s"), c["MB/s"]),
+			Peer:      "—", PeerFigure: "—", Ratio: "—",
+			Target:  "≥1M rows/s",
+			Verdict: verdict(c["rows/s"] >= 1e6),
+		},
+		{
+			Benchmark:  "DuckDB GROUP BY event_date, type over the lake",
+			Figure:     fmt.Sprintf("%.0f ms after compaction", g["compacted_ms"]),
+			Peer:       "the same query over 1,000 small files",
+			PeerFigure: fmt.Sprintf("%.0f ms", g["small_ms"]),
+			Ratio:      fmt.Sprintf("%.1f× faster", g["speedup"]),
+			Target:     "≥10×",
+			Verdict:    verdict(g["speedup"] >= 10),
+		},
+	}
+	out, err = e.goTest(ctx, []string{"TRSTREAM_BENCH_RSS=1", "TRSTREAM_BENCH_RSS_MB=1024"}, "./plugins/lake", "-run", "^TestCompactRSS$", "-v")
+	if err != nil {
+		return rows, err
+	}
+	m := regexp.MustCompile(`compacted (\S+ \S+) \(([0-9]+) rows\) in (\S+): ([0-9.]+) rows/s, ([0-9.]+) MB/s, peak RSS ([0-9.]+) MiB`).FindStringSubmatch(out)
+	if m == nil {
+		return rows, fmt.Errorf("no RSS line in: %s", lastLines(out, 5))
+	}
+	var rss float64
+	fmt.Sscan(m[6], &rss)
+	return append(rows, Row{
+		Benchmark: fmt.Sprintf("trstream compact, one %s partition (%s rows)", m[1], m[2]),
+		Figure:    fmt.Sprintf("peak RSS %s MiB; %s rows/s in %s", m[6], m[4], m[3]),
+		Peer:      "—", PeerFigure: "—", Ratio: "—",
+		Target:  "≤512 MiB",
+		Verdict: verdict(rss <= 512),
+	}), nil
+}
+
+// benchQuery: DuckDB over a 10M-row lake through the query engine.
+func benchQuery(ctx context.Context, e *env) ([]Row, error) {
+	out, err := e.goTest(ctx, []string{"TRSTREAM_BENCH_ROWS=10000000"}, "./plugins/query", "-run", "^$", "-bench", "^(BenchmarkQueryDailyTotals|BenchmarkQueryOneDayVsAll)$", "-benchtime", "5x")
+	if err != nil {
+		return nil, err
+	}
+	daily := benchMetrics(out, "QueryDailyTotals")
+	all := benchMetrics(out, "QueryOneDayVsAll/all_days")
+	one := benchMetrics(out, "QueryOneDayVsAll/one_day")
+	ms := func(m map[string]float64) string { return fmt.Sprintf("%.0f ms", m["ns/op"]/1e6) }
+	return []Row{
+		{
+			Benchmark: "query: daily totals GROUP BY over 10M rows",
+			Figure:    fmt.Sprintf("%s (%s)", ms(daily), fmtRate(daily["rows/s"], "rows/s")),
+			Peer:      "—", PeerFigure: "—", Ratio: "—", Target: "measured", Verdict: "✓",
+		},
+		{
+			Benchmark:  "query: one-day filter vs the whole table (pruning)",
+			Figure:     fmt.Sprintf("%s, %.0f files read", ms(one), one["files_read"]),
+			Peer:       "the same aggregate over all days",
+			PeerFigure: fmt.Sprintf("%s, %.0f files read", ms(all), all["files_read"]),
+			Ratio:      fmt.Sprintf("%.2f of the files, %s", one["pruning_ratio"], fmtRatio(all["ns/op"], one["ns/op"])+" faster"),
+			Target:     "only that day's files",
+			Verdict:    verdict(one["files_read"] > 0 && one["files_read"] < all["files_read"]),
+		},
+	}, nil
+}
