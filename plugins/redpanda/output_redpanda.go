@@ -3,6 +3,7 @@ package redpanda
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -42,7 +43,7 @@ func redpandaOutputConfigSpec() *service.ConfigSpec {
 		Description(`
 Records are produced with the franz-go client using `+"`acks=all`"+`. Every write of a batch hands all its records to the asynchronous producer at once and waits until the broker acknowledged each of them; any failed record fails the whole write so Benthos retries it (at-least-once, duplicates possible unless `+"`idempotent_write`"+` can de-duplicate the retry of an in-flight request).
 
-Writes from up to `+"`max_in_flight`"+` concurrent batches share the producer, which coalesces records per partition into request batches (see `+"`linger`"+`).
+Writes from up to `+"`max_in_flight`"+` concurrent batches share the producer, which coalesces records per partition into request batches of up to `+"`max_message_bytes`"+` (see `+"`linger`"+`). The producer's buffer has no record cap of its own: what is buffered is bounded by `+"`max_in_flight`"+` times the batch size, so memory grows with both.
 
 Message metadata matched by the `+"`metadata`"+` filter is written as record headers.
 
@@ -265,6 +266,11 @@ func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		kgo.ProducerBatchMaxBytes(maxMessageBytes),
 		kgo.ProducerLinger(linger),
 		kgo.ProduceRequestTimeout(w.timeout),
+		// WriteBatch waits for its records, so Benthos already bounds
+		// what is buffered to max_in_flight batches; franz-go's own
+		// 10000 record cap would only make Produce block and serialize
+		// concurrent batches.
+		kgo.MaxBufferedRecords(math.MaxInt32),
 	)
 	return w, nil
 }
