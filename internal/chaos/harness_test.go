@@ -624,7 +624,7 @@ func (f figures) String() string {
 	return s
 }
 
-// explainDups describes up to n duplicated ids: where the topic holds
+// explainDups describes up to n duplicated and lost ids: where the topic holds
 // them and which files of the snapshot hold them; and the snapshot history.
 func explainDups(tr *truth, ls *lakeState, n int) string {
 	var b strings.Builder
@@ -640,6 +640,28 @@ func explainDups(tr *truth, ls *lakeState, n int) string {
 			break
 		}
 		fmt.Fprintf(&b, "  dup %s topic=%v files=%v\n", id, tr.where[id], ls.fileOf[id])
+	}
+	var lost []string
+	for id := range tr.ids {
+		if ls.ids[id] == 0 {
+			lost = append(lost, id)
+		}
+	}
+	sort.Strings(lost)
+	for i, id := range lost {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, "  lost %s topic=%v\n", id, tr.where[id])
+	}
+	if len(lost) > 0 {
+		perPartition := map[string]int{}
+		for _, id := range lost {
+			for _, w := range tr.where[id] {
+				perPartition[strings.SplitN(w, "/", 2)[0]]++
+			}
+		}
+		fmt.Fprintf(&b, "  lost per partition: %v\n", perPartition)
 	}
 	for _, sn := range ls.history {
 		fmt.Fprintf(&b, "  snapshot %d %s op=%s added_rows=%d rows=%d offsets=%s\n", sn.ID, sn.Time.Format("15:04:05.000"),

@@ -142,6 +142,14 @@ func (s *stack) waitCommit(after int, timeout time.Duration) int {
 	return n
 }
 
+// snapshotCount is the lake's current number of snapshots.
+func (s *stack) snapshotCount() int {
+	s.t.Helper()
+	n, err := s.reader.snapshots(s.t.Context())
+	require.NoError(s.t, err)
+	return n
+}
+
 // settle reads the truth (the producers must be done) and waits until the
 // lake holds every valid id and the DLQ every invalid record. It returns
 // the last states seen; check decides whether they are complete.
@@ -230,9 +238,7 @@ func (s *stack) finish(name string, o finishOpts, lakes ...*proc) figures {
 		lost, dup := examples(tr, ls, 10)
 		s.t.Logf("lost ids (up to 10): %v", lost)
 		s.t.Logf("duplicated ids (up to 10): %v", dup)
-		if f.dup > 0 {
-			s.t.Logf("duplicates explained:\n%s", explainDups(tr, ls, 10))
-		}
+		s.t.Logf("lost and duplicated ids explained:\n%s", explainDups(tr, ls, 10))
 	}
 	assert.Zero(s.t, f.lost, "valid transaction ids missing from the lake")
 	assert.Zero(s.t, f.dup, "duplicate rows in the lake")
