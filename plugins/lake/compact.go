@@ -518,6 +518,21 @@ type compactStats struct {
 	unsorted   int
 }
 
+// mergeBudget is the memory the open runs of one merge may take.
+const mergeBudget = 128 << 20
+
+// fanIn sizes a merge's fan-in by memory rather than by count: an open
+// run holds about twice its file's size in buffers, up to 5 MiB, so 200
+// small files merge in one pass instead of being written to temporary
+// runs and read back first. It is never below maxFanIn.
+func fanIn(p *compactPlan, maxFanIn int) int {
+	if len(p.inputs) == 0 {
+		return maxFanIn
+	}
+	perRun := min(max(2*p.bytes/int64(len(p.inputs)), 256<<10), 5<<20)
+	return max(maxFanIn, min(int(mergeBudget/perRun), 512))
+}
+
 // compactPartition merges one partition's inputs into new, uncommitted
 // files. On error nothing it wrote is left behind.
 func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactOptions, tmp string) (out []DataFile, st compactStats, err error) {
@@ -532,7 +547,7 @@ func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactO
 		return nil, st, err
 	}
 	st.unsorted = unsorted
-	runs, dups, err := reduceRuns(ctx, runs, dir, o.MaxFanIn)
+	runs, dups, err := reduceRuns(ctx, runs, dir, fanIn(p, o.MaxFanIn))
 	if err != nil {
 		return nil, st, err
 	}
