@@ -103,6 +103,7 @@ input:
     topics: [ %[2]s ]
     consumer_group: trstream-lake
     start_offset: earliest
+    max_yield_batch_bytes: 4MiB
 pipeline:
   processors:
     - transaction_validate: {}
