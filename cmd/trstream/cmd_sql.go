@@ -149,7 +149,7 @@ func runSQL(c *cli.Context) error {
 	var stmts []string
 	switch c.NArg() {
 	case 0:
-		b, err := io.ReadAll(os.Stdin)
+		b, err := io.ReadAll(c.App.Reader)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func runSQL(c *cli.Context) error {
 	}
 	defer e.Close()
 
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	out := bufio.NewWriterSize(c.App.Writer, 64<<10)
 	defer out.Flush()
 	for i, s := range stmts {
 		if i > 0 && format != "json" {
