@@ -13,8 +13,12 @@
 //
 //	scenario=<name> produced=… valid=… invalid=… in_lake=… lost=… duplicated=… dlq=…
 //
-// and fails unless lost and duplicated are 0 (and, where no crash can
-// duplicate a dead letter, dlq equals invalid).
+// and fails unless lost is 0 and no record of the topic landed twice (and,
+// where no crash can duplicate a dead letter, dlq equals invalid). An event
+// the topic holds twice (injected duplicates, a re-run producer) may land
+// twice when a restart or rebalance falls between its copies, outside the
+// writer's id window; such a run then compacts the lake and requires 0
+// duplicates after it (the after_compaction line).
 //
 // Environment:
 //

@@ -16,6 +16,9 @@ import (
 type gen struct {
 	parts   map[string]*partBuf
 	offsets Offsets
+	// floor is the lowest Kafka offset per partition among the rows, for
+	// fencing against another writer of the same partitions.
+	floor   Offsets
 	ids     map[string]struct{}
 	rows    int
 	bytes   int64
@@ -29,6 +32,7 @@ func newGen() *gen {
 	return &gen{
 		parts:   map[string]*partBuf{},
 		offsets: Offsets{},
+		floor:   Offsets{},
 		ids:     map[string]struct{}{},
 		done:    make(chan struct{}),
 	}
@@ -110,6 +114,7 @@ func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
 				continue
 			}
 			g.offsets.Set(it.topic, it.partition, it.offset+1)
+			g.floor.lower(it.topic, it.partition, it.offset)
 			// The offset only counts once this generation commits.
 			wait = true
 		}
@@ -247,9 +252,9 @@ func (o *lakeOutput) commit(g *gen) {
 			files, err = o.tbl.writeGroups(o.ctx, g.groups(), o.cfg.write)
 		}
 		if err == nil {
-			err = o.tbl.Append(o.ctx, files, g.offsets)
+			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.floor)
 		}
-		if err == nil || o.ctx.Err() != nil {
+		if err == nil || o.ctx.Err() != nil || errors.As(err, new(*FencedError)) {
 			break
 		}
 		o.log.Errorf("parquet_lake: commit of %d rows failed, retrying in %s: %v", g.rows, backoff, err)
@@ -264,7 +269,16 @@ func (o *lakeOutput) commit(g *gen) {
 		}
 	}
 	var tableOffs Offsets
-	if err == nil {
+	var fenced *FencedError
+	if errors.As(err, &fenced) {
+		// A rebalance gave these partitions to another writer, which
+		// already landed some of these rows. Nack the generation: the
+		// batches are replayed and rows below the new offsets skipped.
+		o.log.Warnf("parquet_lake: not committing %d rows: %v; they will be redelivered", g.rows, err)
+		o.m.fenced.Incr(1)
+		o.tbl.deleteUncommitted(o.ctx, files)
+		tableOffs = fenced.Current
+	} else if err == nil {
 		o.m.commitTime.Timing(time.Since(start).Nanoseconds())
 		o.m.commits.Incr(1)
 		o.m.rows.Incr(int64(g.rows))
@@ -280,8 +294,10 @@ func (o *lakeOutput) commit(g *gen) {
 	}
 
 	o.mu.Lock()
-	if err == nil {
-		o.ours = o.ours.Merge(g.offsets)
+	if err == nil || fenced != nil {
+		if err == nil {
+			o.ours = o.ours.Merge(g.offsets)
+		}
 		for _, e := range tableOffs.Sorted() {
 			if mine, ok := o.ours.Next(e.Topic, e.Partition); !ok || mine < e.NextOffset {
 				// Someone else (another writer of the group, or an
@@ -289,8 +305,10 @@ func (o *lakeOutput) commit(g *gen) {
 				o.skip.Set(e.Topic, e.Partition, e.NextOffset)
 			}
 		}
-		for id := range g.ids {
-			o.seen.add(id, o.cfg.dedupeWindow)
+		if err == nil {
+			for id := range g.ids {
+				o.seen.add(id, o.cfg.dedupeWindow)
+			}
 		}
 	} else if o.failed == nil {
 		o.failed = err

@@ -127,3 +127,34 @@ func TestConcurrentCommitters(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Offsets{"tx": {0: 100 + rounds - 1, 1: 100 + rounds - 1}}, offs)
 }
+
+// TestAppendFencedAfterRebalance: a writer that still holds rows of a
+// partition another writer has since committed past (a rebalance moved it)
+// is refused, so those rows never land twice; a writer whose rows start at
+// the committed offset goes through.
+func TestAppendFencedAfterRebalance(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := openLake(t, dir, S3Options{})
+	b := openLake(t, dir, S3Options{})
+
+	fa, err := a.WriteFiles(ctx, testRows("fa", 20, 1), WriteOptions{})
+	require.NoError(t, err)
+	require.NoError(t, a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, Offsets{"tx": {0: 0}}))
+
+	// b read partition 0 from offset 40 before a's commit landed.
+	fb, err := b.WriteFiles(ctx, testRows("fb", 10, 1), WriteOptions{})
+	require.NoError(t, err)
+	err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, Offsets{"tx": {0: 40}})
+	var fenced *FencedError
+	require.ErrorAs(t, err, &fenced)
+	assert.Equal(t, int64(100), fenced.Committed)
+	assert.Equal(t, int64(100), fenced.Current["tx"][0])
+	assert.Equal(t, sorted(ids(testRows("fa", 20, 1))), fileIDs(t, a))
+
+	// From the committed offset on, and on other partitions, b commits.
+	require.NoError(t, b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, Offsets{"tx": {0: 100, 1: 0}}))
+	offs, err := a.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Offsets{"tx": {0: 120, 1: 5}}, offs)
+}

@@ -42,6 +42,18 @@ func (o Offsets) Set(topic string, partition int32, next int64) {
 	}
 }
 
+// lower records offset for the partition if it is the lowest seen.
+func (o Offsets) lower(topic string, partition int32, offset int64) {
+	m := o[topic]
+	if m == nil {
+		m = map[int32]int64{}
+		o[topic] = m
+	}
+	if cur, ok := m[partition]; !ok || offset < cur {
+		m[partition] = offset
+	}
+}
+
 // Merge overlays other onto a copy of o, partition by partition, keeping
 // the higher offset: two writers of one consumer group keep each other's
 // partitions, and an offset never moves backwards.

@@ -47,6 +47,9 @@ const (
 	MetricBufferedBytes  = "lake_buffered_bytes"
 	MetricSkipped        = "lake_skipped_committed_total"
 	MetricDuplicates     = "lake_skipped_duplicate_total"
+	// MetricFenced counts generations not committed because another writer
+	// of the consumer group already landed their partitions (a rebalance).
+	MetricFenced = "lake_fenced_commits_total"
 )
 
 func parquetLakeOutputSpec() *service.ConfigSpec {
@@ -289,9 +292,9 @@ func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
 }
 
 type lakeMetrics struct {
-	rows, bytes, files, commits, skipped, dups *service.MetricCounter
-	commitTime                                 *service.MetricTimer
-	openParts, buffered                        *service.MetricGauge
+	rows, bytes, files, commits, skipped, dups, fenced *service.MetricCounter
+	commitTime                                         *service.MetricTimer
+	openParts, buffered                                *service.MetricGauge
 }
 
 // lakeOutput is the parquet_lake output. See committer.go for the group
@@ -336,6 +339,7 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 			commits:    m.NewCounter(MetricCommits),
 			skipped:    m.NewCounter(MetricSkipped),
 			dups:       m.NewCounter(MetricDuplicates),
+			fenced:     m.NewCounter(MetricFenced),
 			commitTime: m.NewTimer(MetricCommitSeconds),
 			openParts:  m.NewGauge(MetricOpenPartitions),
 			buffered:   m.NewGauge(MetricBufferedBytes),
@@ -343,7 +347,7 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 	}
 	// Counters that may stay at zero are still exported from the start, so
 	// dashboards and alerts see 0 rather than no series.
-	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups} {
+	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups, o.m.fenced} {
 		c.Incr(0)
 	}
 	o.cond = sync.NewCond(&o.mu)

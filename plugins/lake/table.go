@@ -449,6 +449,31 @@ func (t *Table) landed(ctx context.Context, commitID string) (bool, error) {
 // conflict with a concurrent commit is retried against the reloaded table,
 // re-merging the offsets. With no files and no offsets it does nothing.
 func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) error {
+	return t.appendFenced(ctx, files, offsets, nil)
+}
+
+// FencedError is returned by a fenced append when another writer already
+// committed offsets at or past the lowest offset this one holds for a
+// partition (a consumer-group rebalance moved the partition): committing
+// would land those rows twice. Nothing was committed; Current holds the
+// table's offsets, to skip what the other writer landed.
+type FencedError struct {
+	Topic     string
+	Partition int32
+	Floor     int64
+	Committed int64
+	Current   Offsets
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("lake: %s/%d was committed up to %d by another writer, past this writer's offset %d",
+		e.Topic, e.Partition, e.Committed, e.Floor)
+}
+
+// appendFenced is Append that first checks, on the very snapshot it commits
+// on top of, that no other writer committed past floor (the lowest offset
+// of the rows being appended, per partition).
+func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, floor Offsets) error {
 	if len(files) == 0 && len(offsets) == 0 {
 		return nil
 	}
@@ -456,6 +481,11 @@ func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) e
 		cur, err := offsetsOf(tbl)
 		if err != nil {
 			return err
+		}
+		for _, e := range floor.Sorted() {
+			if next, ok := cur.Next(e.Topic, e.Partition); ok && next > e.NextOffset {
+				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: e.NextOffset, Committed: next, Current: cur}
+			}
 		}
 		js, err := cur.Merge(offsets).MarshalJSON()
 		if err != nil {
@@ -581,4 +611,15 @@ func (t *Table) lastOffsets() Offsets {
 		return Offsets{}
 	}
 	return o
+}
+
+// deleteUncommitted removes data files that no snapshot references (a
+// fenced or abandoned commit). It is best effort: CleanOrphans catches what
+// it misses.
+func (t *Table) deleteUncommitted(ctx context.Context, files []DataFile) {
+	for _, f := range files {
+		if rel, ok := t.loc.Rel(f.Path); ok {
+			_ = t.store.Delete(ctx, rel)
+		}
+	}
 }
