@@ -24,12 +24,15 @@ type WriteOptions struct {
 	MaxBytes int64
 	// RowGroupRows caps the rows of one row group (0: 128Ki).
 	RowGroupRows int
-	// Compression is zstd (default), snappy, gzip, lz4 or none.
+	// Compression is zstd (default), snappy, gzip or none.
 	Compression string
 }
 
 // Compressions lists the supported codec names.
-var Compressions = []string{"zstd", "snappy", "gzip", "lz4", "none"}
+// LZ4 is left out: parquet-go v0.32.0 writes LZ4_RAW files it cannot read
+// back (a DELTA_LENGTH_BYTE_ARRAY decode error), and the lake must be
+// readable by its own compactor.
+var Compressions = []string{"zstd", "snappy", "gzip", "none"}
 
 // Codec returns the parquet-go codec of a compression name. zstd is
 // parquet-go's default level (SpeedDefault): BenchmarkZstdLevels measured
@@ -45,8 +48,6 @@ func Codec(name string) (compress.Codec, error) {
 		return &parquet.Snappy, nil
 	case "gzip":
 		return &parquet.Gzip, nil
-	case "lz4":
-		return &parquet.Lz4Raw, nil
 	case "none", "uncompressed":
 		return &parquet.Uncompressed, nil
 	}
