@@ -88,7 +88,7 @@ func (e *env) goBench(ctx context.Context, pkg, name, metric string) (float64, e
 	if err != nil {
 		return 0, err
 	}
-	m := benchMetrics(out, name)
+	m := benchMetrics(out, strings.TrimPrefix(name, "Benchmark"))
 	v, ok := m[metric]
 	if !ok {
 		return 0, fmt.Errorf("%s: no %q metric in: %s", name, metric, lastLines(out, 3))
