@@ -295,15 +295,11 @@ func (o *lakeOutput) commit(g *gen) {
 
 	o.mu.Lock()
 	if err == nil || fenced != nil {
-		if err == nil {
-			o.ours = o.ours.Merge(g.offsets)
-		}
+		// Whatever is committed, by this writer or another one of the
+		// group, is skipped when it comes again (a rebalance or a broker
+		// outage makes the input replay from older consumer offsets).
 		for _, e := range tableOffs.Sorted() {
-			if mine, ok := o.ours.Next(e.Topic, e.Partition); !ok || mine < e.NextOffset {
-				// Someone else (another writer of the group, or an
-				// earlier run) committed further: skip what they wrote.
-				o.skip.Set(e.Topic, e.Partition, e.NextOffset)
-			}
+			o.skip.Set(e.Topic, e.Partition, e.NextOffset)
 		}
 		if err == nil {
 			for id := range g.ids {

@@ -312,7 +312,6 @@ type lakeOutput struct {
 	kicked   bool      // commit the open generation now
 	failed   error     // set at shutdown: every later batch fails
 	skip     Offsets   // skip offsets below these (committed by others or earlier runs)
-	ours     Offsets   // offsets this output committed
 	seen     *idWindow // committed transaction ids (no Kafka metadata)
 	dirBuf   []byte    // scratch for partition directories, under mu
 
@@ -373,7 +372,6 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	}
 	o.tbl = tbl
 	o.skip = offs
-	o.ours = Offsets{}
 	o.seen = newIDWindow(o.cfg.dedupeWindow)
 	o.open = newGen()
 	o.wake = make(chan struct{}, 1)
