@@ -84,23 +84,7 @@ SELECT * FROM read_parquet('<path>/data/**/*.parquet', hive_partitioning = true)
 			service.NewStringField(plFieldPath).
 				Description("Where the lake lives: a directory, or `s3://bucket/prefix`. Pipelines usually set `${TRSTREAM_LAKE:./lake}`.").
 				Examples("./lake", "${TRSTREAM_LAKE:./lake}", "s3://data/trstream"),
-			service.NewObjectField(plFieldS3,
-				service.NewStringField(plFieldS3Endpoint).
-					Description("Endpoint of an S3-compatible store; empty uses AWS (or `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).").
-					Default("").Example("http://localhost:9000"),
-				service.NewStringField(plFieldS3Region).
-					Description("Region; empty uses `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1.").
-					Default("").Example("eu-west-1"),
-				service.NewStringField(plFieldS3AccessKeyID).
-					Description("Static access key id; empty uses `AWS_ACCESS_KEY_ID` or the default AWS credential chain.").
-					Default(""),
-				service.NewStringField(plFieldS3SecretAccessKey).
-					Description("Static secret access key; empty uses `AWS_SECRET_ACCESS_KEY`.").
-					Default("").Secret(),
-				service.NewBoolField(plFieldS3ForcePathStyle).
-					Description("Address buckets as `<endpoint>/<bucket>` (needed by most self-hosted stores such as MinIO).").
-					Default(false),
-			).Description("S3 access, used when `path` is `s3://…`.").Advanced(),
+			lakeS3Field(),
 			service.NewStringField(plFieldCatalogURI).
 				Description("SQLite file of the Iceberg catalog. Empty: `<path>/_catalog/catalog.db` for a local lake, `"+DefaultS3CatalogURI+"` for S3. Writers and compactors of one lake must share it.").
 				Default("").Example("/var/lib/trstream/catalog.db").Advanced(),
@@ -194,24 +178,9 @@ func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
 	if err != nil {
 		return c, err
 	}
-	var s3 S3Options
-	if conf.Contains(plFieldS3) {
-		sc := conf.Namespace(plFieldS3)
-		if s3.Endpoint, err = sc.FieldString(plFieldS3Endpoint); err != nil {
-			return c, err
-		}
-		if s3.Region, err = sc.FieldString(plFieldS3Region); err != nil {
-			return c, err
-		}
-		if s3.AccessKeyID, err = sc.FieldString(plFieldS3AccessKeyID); err != nil {
-			return c, err
-		}
-		if s3.SecretAccessKey, err = sc.FieldString(plFieldS3SecretAccessKey); err != nil {
-			return c, err
-		}
-		if s3.ForcePathStyle, err = sc.FieldBool(plFieldS3ForcePathStyle); err != nil {
-			return c, err
-		}
+	s3, err := parseLakeS3(conf)
+	if err != nil {
+		return c, err
 	}
 	if c.loc, err = ParseLocation(path, s3); err != nil {
 		return c, fieldErr(plFieldPath, err)
