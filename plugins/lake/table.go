@@ -553,48 +553,7 @@ func (t *Table) Replace(ctx context.Context, remove, add []DataFile) error {
 // right now survive; use at least several commit intervals), plus stale
 // temporary files. It returns the deleted paths, relative to the lake.
 func (t *Table) CleanOrphans(ctx context.Context, olderThan time.Duration) ([]string, error) {
-	ctx = t.ctx(ctx)
-	// List before reading the table: a file committed after the read but
-	// listed before it would otherwise look orphaned (the age bound covers
-	// the rest).
-	var objs []ObjectInfo
-	var err error
-	if ls, ok := t.store.(*localStorage); ok {
-		objs, err = ls.list("data", true)
-	} else {
-		objs, err = t.store.List(ctx, "data")
-	}
-	if err != nil {
-		return nil, err
-	}
-	tbl, err := t.reload(ctx)
-	if err != nil {
-		return nil, err
-	}
-	referenced := map[string]bool{}
-	for _, s := range tbl.Metadata().Snapshots() {
-		dfs, err := t.snapshotFiles(ctx, tbl, &s)
-		if err != nil {
-			return nil, err
-		}
-		for _, df := range dfs {
-			if rel, ok := t.loc.Rel(df.FilePath()); ok {
-				referenced[rel] = true
-			}
-		}
-	}
-	cutoff := time.Now().Add(-olderThan)
-	var deleted []string
-	for _, o := range objs {
-		if referenced[o.Path] || o.ModTime.After(cutoff) {
-			continue
-		}
-		if err := t.store.Delete(ctx, o.Path); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, o.Path)
-	}
-	return deleted, nil
+	return t.cleanOrphansOnce(ctx, olderThan)
 }
 
 // lastOffsets returns the offsets of the most recently loaded table state
