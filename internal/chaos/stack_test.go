@@ -233,7 +233,7 @@ func (s *stack) finish(name string, o finishOpts, lakes ...*proc) figures {
 		f.extra += " "
 	}
 	f.extra += fmt.Sprintf("files=%d snapshots=%d secs=%.0f", ls.files, ls.snapshots, time.Since(s.start).Seconds())
-	s.t.Log(f.String())
+	report(s.t, f.String())
 	if f.lost > 0 || f.dup > 0 {
 		lost, dup := examples(tr, ls, 10)
 		s.t.Logf("lost ids (up to 10): %v", lost)
@@ -252,7 +252,7 @@ func (s *stack) finish(name string, o finishOpts, lakes ...*proc) figures {
 		ls, err = s.reader.read(ctx)
 		require.NoError(s.t, err, "reading the compacted lake")
 		after := compare(name, tr, ls, d)
-		s.t.Logf("scenario=%s after_compaction lost=%d duplicated=%d", name, after.lost, after.dup)
+		report(s.t, fmt.Sprintf("scenario=%s after_compaction lost=%d duplicated=%d", name, after.lost, after.dup))
 		assert.Zero(s.t, after.lost, "compaction lost ids")
 		assert.Zero(s.t, after.dup, "duplicates left after compaction")
 	}
@@ -266,4 +266,18 @@ func (s *stack) finish(name string, o finishOpts, lakes ...*proc) figures {
 		assert.Equal(s.t, o.expectProduced, f.produced, "records in %s vs the generator's count", topicTx)
 	}
 	return f
+}
+
+// report logs a figures line and, when TRSTREAM_CHAOS_REPORT names a file,
+// appends it there, so CI prints the figures of passing runs too.
+func report(t testing.TB, line string) {
+	t.Helper()
+	t.Log(line)
+	if path := os.Getenv("TRSTREAM_CHAOS_REPORT"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
 }
