@@ -206,3 +206,18 @@ func TestSpecDocumentsEveryField(t *testing.T) {
 		require.True(t, strings.Contains(string(data), "fraud_rate"))
 	})
 }
+
+// TestSeedZeroIsRandom: `seed: 0` picks a fresh seed, so replicas started
+// with the same config make different streams.
+func TestSeedZeroIsRandom(t *testing.T) {
+	seeds := map[int64]bool{}
+	for i := 0; i < 3; i++ {
+		conf, err := generatorConfigSpec().ParseYAML(`seed: 0`, nil)
+		require.NoError(t, err)
+		c, err := ConfigFromParsed(conf)
+		require.NoError(t, err)
+		require.NotZero(t, c.Seed)
+		seeds[c.Seed] = true
+	}
+	require.Len(t, seeds, 3)
+}

@@ -2,6 +2,8 @@ package generator
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -130,7 +132,7 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 				Default(defaultBatchSize).
 				LintRule(`root = if this < 1 { [ "batch_size must be >= 1" ] }`),
 			service.NewIntField(tgFieldSeed).
-				Description("Seed of every random choice. The same seed and configuration in `simulated` mode give a byte-identical stream.").
+				Description("Seed of every random choice. The same seed and configuration in `simulated` mode give a byte-identical stream. 0 picks a random seed at start (not reproducible), so that replicas started alike (`docker compose --scale`) make different transaction ids.").
 				Default(1),
 			service.NewStringAnnotatedEnumField(tgFieldTimeMode, map[string]string{
 				TimeModeSimulated: "Event times come from a simulated clock starting at `start_time` and advancing with the Poisson arrivals, independent of `rate`.",
@@ -301,6 +303,9 @@ func ConfigFromParsed(conf *service.ParsedConfig) (Config, error) {
 	var seed int
 	geti(tgFieldSeed, &seed)
 	c.Seed = int64(seed)
+	if c.Seed == 0 {
+		c.Seed = randomSeed()
+	}
 	geti(tgFieldAccounts, &c.Accounts)
 	geti(tgFieldMerchants, &c.Merchants)
 	geti(tgFieldShardIndex, &c.ShardIndex)
@@ -648,3 +653,13 @@ func (g *generatorInput) flushMetrics() {
 }
 
 func (g *generatorInput) Close(context.Context) error { return nil }
+
+// randomSeed is a non-zero seed from the operating system's entropy.
+func randomSeed() int64 {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	if s := int64(binary.LittleEndian.Uint64(b[:]) >> 1); s != 0 {
+		return s
+	}
+	return 1
+}
