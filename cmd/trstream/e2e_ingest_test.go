@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trstream/trstream/internal/testenv"
 	"github.com/trstream/trstream/internal/topics"
 )
 
@@ -34,7 +35,7 @@ func startBroker(t *testing.T) string {
 // runIngest runs pipelines/ingest.yaml to completion with count events.
 func runIngest(t *testing.T, brokers string, count, seed int) {
 	t.Helper()
-	s := pipelineStream(t, "ingest.yaml", map[string]string{
+	s := testenv.PipelineStream(t, "../../pipelines/ingest.yaml", map[string]string{
 		"TRSTREAM_BROKERS": brokers,
 		"TRSTREAM_COUNT":   strconv.Itoa(count),
 		"TRSTREAM_RATE":    "0",

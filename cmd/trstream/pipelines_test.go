@@ -38,23 +38,3 @@ func TestPipelinesServeMetrics(t *testing.T) {
 		require.Contains(t, string(b), "address: ${TRSTREAM_HTTP_ADDRESS:0.0.0.0:4195}", f)
 	}
 }
-
-// pipelineStream builds a stream from a pipeline file with env overriding
-// the process environment, as `trstream -c FILE` would run it.
-func pipelineStream(t *testing.T, file string, env map[string]string) *service.Stream {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../pipelines", file))
-	require.NoError(t, err)
-	sb := service.NewStreamBuilder()
-	sb.SetEnvVarLookupFunc(func(k string) (string, bool) {
-		if v, ok := env[k]; ok {
-			return v, true
-		}
-		return os.LookupEnv(k)
-	})
-	require.NoError(t, sb.SetYAML(string(b)))
-	require.NoError(t, sb.SetLoggerYAML("level: warn"))
-	s, err := sb.Build()
-	require.NoError(t, err)
-	return s
-}

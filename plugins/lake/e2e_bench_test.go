@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,9 +19,12 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/trstream/trstream/internal/testenv"
 	_ "github.com/trstream/trstream/plugins/generator"
 	"github.com/trstream/trstream/plugins/lake"
 	_ "github.com/trstream/trstream/plugins/redpanda"
+	// The pipeline file's metrics section names the prometheus exporter.
+	_ "github.com/trstream/trstream/plugins/prometheus"
 	"github.com/trstream/trstream/plugins/txn"
 	_ "github.com/trstream/trstream/plugins/validate"
 )
@@ -36,7 +38,6 @@ import (
 // second during the run (produce time to the first snapshot whose Kafka
 // offsets cover the marker). It never asserts timings.
 //
-// TRSTREAM_BENCH_E2E_LAKE adds parquet_lake settings (YAML lines);
 // TRSTREAM_BENCH_E2E_SEQUENTIAL=1 fills the topic first and times the lake
 // pipeline alone.
 //
@@ -95,40 +96,11 @@ logger:
   level: warn
 `, rows, start.Format(time.RFC3339), broker, topic))
 
-	// pipelines/lake.yaml with the broker and lake filled in.
-	consumer := buildStream(t, fmt.Sprintf(`
-input:
-  redpanda:
-    seed_brokers: [ %[1]q ]
-    topics: [ %[2]s ]
-    consumer_group: trstream-lake
-    start_offset: earliest
-    max_yield_batch_bytes: 4MiB
-pipeline:
-  processors:
-    - transaction_validate: {}
-output:
-  switch:
-    cases:
-      - check: errored()
-        output:
-          redpanda:
-            seed_brokers: [ %[1]q ]
-            topic: %[2]s.dlq
-            key: ${! meta("kafka_key") }
-            metadata:
-              include_prefixes: [ "dlq_" ]
-      - output:
-          parquet_lake:
-            path: %[3]q
-            commit_interval: 2s
-            batching:
-              count: 4096
-              period: 50ms
-%[4]s
-logger:
-  level: warn
-`, broker, topic, dir, indent(os.Getenv("TRSTREAM_BENCH_E2E_LAKE"), "            ")))
+	// pipelines/lake.yaml itself, with the broker and lake filled in.
+	consumer := testenv.PipelineStream(t, "../../pipelines/lake.yaml", map[string]string{
+		"TRSTREAM_BROKERS": broker,
+		"TRSTREAM_LAKE":    dir,
+	})
 
 	began := time.Now()
 	var wg sync.WaitGroup
@@ -268,14 +240,6 @@ logger:
 	t.Logf("e2e: event→visible latency over %d markers: p50 %s, p99 %s, max %s",
 		len(lat), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
 	require.GreaterOrEqual(t, visible, int64(rows)/2, "most events should be valid and visible")
-}
-
-// indent prefixes every line of s (extra parquet_lake settings, YAML).
-func indent(s, prefix string) string {
-	if s == "" {
-		return ""
-	}
-	return prefix + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+prefix)
 }
 
 func buildStream(t *testing.T, yaml string) *service.Stream {
