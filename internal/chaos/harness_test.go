@@ -271,6 +271,15 @@ func (p *proc) stop(timeout time.Duration) error {
 	p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
+		// A process still starting up has no handler yet and dies of the
+		// signal itself: that is a stop too (the lake's exactly-once
+		// checks cover whatever it had not committed).
+		var ee *exec.ExitError
+		if errors.As(p.err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+				return nil
+			}
+		}
 		return p.err
 	case <-time.After(timeout):
 		p.kill()
