@@ -50,6 +50,7 @@ var steps = []step{
 	{"generator", benchGenerator},
 	{"redpanda", benchRedpanda},
 	{"lake", benchLake},
+	{"arrow", benchArrow},
 	{"e2e", benchE2E},
 	{"rss", benchRSS},
 	{"compact", benchCompact},
