@@ -115,7 +115,7 @@ const notes = `
 Notes:
 - Throughputs are wall-clock over the whole run of a process, start-up included.
 - "ratio" is trstream's figure over the peer's (higher is better for rates, lower for latencies and memory).
-- pyarrow, the seed's own stack, cannot be installed on this machine (no PyPI, no Debian package), so it has no row.
+- pyarrow, the seed's own stack, cannot be installed on this machine (no PyPI, no Debian package). The Arrow row runs pyarrow's two steps (a JSON reader, then a hive-partitioned dataset write) on arrow-go, Apache Arrow's Go implementation; pyarrow's C++ reader is multi-threaded, so pyarrow itself may be faster.
 `
 
 func prefixSpace(s string) string {
