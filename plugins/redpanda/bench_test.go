@@ -9,6 +9,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const benchRecordBytes = 300
@@ -90,4 +91,115 @@ func BenchmarkRedpandaConsume(b *testing.B) {
 	elapsed := time.Since(start).Seconds()
 	b.ReportMetric(float64(got)/elapsed, "rows/s")
 	b.ReportMetric(float64(got)*benchRecordBytes/elapsed/1e6, "MB/s")
+}
+
+// benchStreamRecords is how many records the stream benchmarks move per
+// iteration; the report's benchmark moves 1M, this is enough for a profile.
+const benchStreamRecords = 200_000
+
+// BenchmarkStreamConsume runs the report's consume pipeline (redpanda → drop,
+// stopped by read_until on the last offset) in process, so a CPU profile
+// (-cpuprofile) splits the cost between franz-go, Benthos and kfake.
+func BenchmarkStreamConsume(b *testing.B) {
+	tc := newTestCluster(b)
+	tc.createTopic(b, "bench-stream-in", 1)
+	// Uncompressed, as the report's topic is written by the output.
+	tc.produceValues(b, "bench-stream-in", benchStreamRecords, benchRecordBytes, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	input := fmt.Sprintf(`
+read_until:
+  check: '@kafka_offset + batch_size() >= %d'
+  input:
+    redpanda:
+      seed_brokers: [ %s ]
+      topics: [ bench-stream-in ]
+      start_offset: earliest
+`, benchStreamRecords, tc.addr)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		runStreamToEnd(b, input, "drop: {}", nil)
+	}
+	b.ReportMetric(float64(b.N*benchStreamRecords)/time.Since(start).Seconds(), "rows/s")
+}
+
+// BenchmarkStreamProduce pushes batches of 2000 300 byte messages through a
+// stream into the redpanda output, like the report's produce pipeline after
+// its split processor.
+func BenchmarkStreamProduce(b *testing.B) {
+	tc := newTestCluster(b)
+	tc.createTopic(b, "bench-stream-out", 1)
+	output := fmt.Sprintf(`
+redpanda:
+  seed_brokers: [ %s ]
+  topic: bench-stream-out
+  max_in_flight: 16
+`, tc.addr)
+	payload := make([]byte, benchRecordBytes)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		runStreamToEnd(b, "", output, func(ctx context.Context, send service.MessageBatchHandlerFunc) error {
+			// Batches are sent from 16 goroutines, as the split
+			// processor's batches reach the output concurrently.
+			const size, senders = 2000, 16
+			work := make(chan struct{}, benchStreamRecords/size)
+			for range benchStreamRecords / size {
+				work <- struct{}{}
+			}
+			close(work)
+			var wg sync.WaitGroup
+			errs := make(chan error, senders)
+			for range senders {
+				wg.Go(func() {
+					for range work {
+						batch := make(service.MessageBatch, size)
+						for i := range batch {
+							batch[i] = service.NewMessage(payload)
+						}
+						if err := send(ctx, batch); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			return <-errs
+		})
+	}
+	b.ReportMetric(float64(b.N*benchStreamRecords)/time.Since(start).Seconds(), "rows/s")
+}
+
+// runStreamToEnd builds a stream from an input (or, when produce is set, a
+// producer function that sends batches) and an output, and runs it until the
+// input ends.
+func runStreamToEnd(b *testing.B, input, output string, produce func(context.Context, service.MessageBatchHandlerFunc) error) {
+	b.Helper()
+	sb := service.NewStreamBuilder()
+	require.NoError(b, sb.SetLoggerYAML("level: none"))
+	var send service.MessageBatchHandlerFunc
+	if produce != nil {
+		var err error
+		send, err = sb.AddBatchProducerFunc()
+		require.NoError(b, err)
+	} else {
+		require.NoError(b, sb.AddInputYAML(input))
+	}
+	require.NoError(b, sb.AddOutputYAML(output))
+	s, err := sb.Build()
+	require.NoError(b, err)
+	ctx := context.Background()
+	if produce == nil {
+		require.NoError(b, s.Run(ctx))
+		return
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	require.NoError(b, produce(ctx, send))
+	require.NoError(b, s.StopWithin(30*time.Second))
+	<-done
 }

@@ -206,9 +206,9 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool, msgAndArgs ...any)
 }
 
 // produceValues writes n unkeyed records of size bytes each.
-func (tc *testCluster) produceValues(t testing.TB, topic string, n, size int) {
+func (tc *testCluster) produceValues(t testing.TB, topic string, n, size int, opts ...kgo.Opt) {
 	t.Helper()
-	cl := tc.client(t)
+	cl := tc.client(t, opts...)
 	value := make([]byte, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

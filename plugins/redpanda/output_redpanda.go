@@ -392,6 +392,9 @@ func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, er
 	if w.timestamp != nil {
 		timestamp = newFieldExec(batch, w.timestamp)
 	}
+	// Without timestamp_ms every record gets the time of the write: read
+	// the clock once per batch, not once per record in franz-go.
+	now := time.Now()
 	for i, msg := range batch {
 		rec := &records[i]
 		var err error
@@ -427,6 +430,8 @@ func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, er
 				return nil, fmt.Errorf("field %s: invalid timestamp %q", roFieldTimestampMs, s)
 			}
 			rec.Timestamp = time.UnixMilli(ms)
+		} else {
+			rec.Timestamp = now
 		}
 		if w.meta != nil {
 			_ = w.meta.Walk(msg, func(k, v string) error {
