@@ -37,7 +37,12 @@ func BenchmarkGenerator(b *testing.B) {
 // streamBench runs input → drop through a real stream for b.N messages and
 // reports events/s, stream start-up included.
 func streamBench(b *testing.B, input string) {
-	sb := service.NewStreamBuilder()
+	streamBenchEnv(b, service.GlobalEnvironment(), input)
+}
+
+// streamBenchEnv is streamBench with the components of env.
+func streamBenchEnv(b *testing.B, env *service.Environment, input string) {
+	sb := env.NewStreamBuilder()
 	require.NoError(b, sb.SetYAML(fmt.Sprintf(input, b.N)+"\noutput:\n  drop: {}\n"))
 	require.NoError(b, sb.SetLoggerYAML("level: none"))
 	stream, err := sb.Build()

@@ -181,7 +181,7 @@ func (m *Model) runTask(t *task) (Event, bool) {
 	switch t.kind {
 	case taskReceive:
 		m.base(a, tDeposit)
-		m.tx.CounterpartyID = w.accounts[t.aux].id
+		m.tx.CounterpartyID = w.accounts[t.aux].idStr()
 		m.tx.Channel = txn.ChannelBankTransfer
 		m.credit(a, t.amount)
 		return Event{Account: t.acct, Type: tDeposit}, true
@@ -190,7 +190,7 @@ func (m *Model) runTask(t *task) (Event, bool) {
 		m.base(a, tPayment)
 		m.fraud(scCardTesting)
 		m.tx.MerchantID, m.tx.MerchantCategory = mc.id, w.cats[mc.cat].mcc
-		m.tx.Channel, m.tx.Country, m.tx.CardFingerprint = txn.ChannelEcommerce, w.ctrys[mc.country].code, a.card
+		m.tx.Channel, m.tx.Country, m.tx.CardFingerprint = txn.ChannelEcommerce, w.ctrys[mc.country].code, a.cardStr()
 		m.debit(a, cur.amount(0.1+1.9*m.r.Float64()), 0.35)
 		return Event{Account: t.acct, Type: tPayment, Scenario: scCardTesting}, true
 	case taskTakeover:
@@ -221,7 +221,7 @@ func (m *Model) runTask(t *task) (Event, bool) {
 		m.base(a, tPayment)
 		m.fraud(scCompromisedMerchant)
 		m.tx.MerchantID, m.tx.MerchantCategory = mc.id, w.cats[mc.cat].mcc
-		m.tx.Channel, m.tx.Country, m.tx.CardFingerprint = txn.ChannelEcommerce, w.ctrys[mc.country].code, a.card
+		m.tx.Channel, m.tx.Country, m.tx.CardFingerprint = txn.ChannelEcommerce, w.ctrys[mc.country].code, a.cardStr()
 		if m.r.Float64() < 0.4 {
 			m.tx.Country = m.attackerCtrys[m.r.IntN(len(m.attackerCtrys))]
 		}

@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -433,14 +434,34 @@ type generatorInput struct {
 // sentBatch is what is needed to rebuild a nacked batch: the immutable
 // bodies and the metadata of each message, never the messages themselves,
 // which downstream may have changed. Replaying without copying every
-// message up front keeps the happy path allocation-light.
+// message up front keeps the happy path allocation-light. It holds no
+// pointers but the arena, so the garbage collector does not scan it.
 type sentBatch struct {
-	bodies [][]byte
-	metas  []msgMeta
+	arena []byte
+	ends  []uint32 // end of each body in arena
+	metas []msgMeta
 }
 
+// msgMeta is what a message's metadata is built from.
 type msgMeta struct {
-	ev Event
+	account  int32
+	typ      uint8
+	injected uint8
+	invalid  uint8 // index into InvalidKinds when injected is InjInvalid
+}
+
+// setMeta sets every metadata key of the message described by mm.
+func setMeta(msg *service.Message, m *Model, mm msgMeta) {
+	key := m.AccountIDAny(mm.account)
+	msg.MetaSetMut(MetaKafkaKey, key)
+	msg.MetaSetMut(MetaAccountID, key)
+	msg.MetaSetMut(MetaEventType, m.TypeAny(mm.typ))
+	if mm.injected != InjNone {
+		msg.MetaSetMut(MetaInjected, injectedAnys[mm.injected])
+		if mm.injected == InjInvalid {
+			msg.MetaSetMut(MetaInvalidKind, invalidKindAnys[mm.invalid])
+		}
+	}
 }
 
 func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*generatorInput, error) {
@@ -562,13 +583,12 @@ func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, s
 	// One arena per batch: bodies are capped sub-slices of it, never
 	// written again, so the messages own them safely.
 	arena := make([]byte, 0, int(n)*(g.avgSize+g.avgSize/8)+512)
-	sb := &sentBatch{bodies: make([][]byte, n), metas: make([]msgMeta, n)}
-	for i := range sb.bodies {
-		start := len(arena)
+	sb := &sentBatch{ends: make([]uint32, n), metas: make([]msgMeta, n)}
+	for i := range sb.ends {
 		var ev Event
 		arena, ev = m.Append(arena)
-		sb.bodies[i] = arena[start:len(arena):len(arena)]
-		sb.metas[i].ev = ev
+		sb.ends[i] = uint32(len(arena))
+		sb.metas[i] = msgMeta{account: ev.Account, typ: ev.Type, injected: ev.Injected}
 		switch ev.Injected {
 		case InjNone:
 			g.evCounts[ev.Type][ev.Scenario]++
@@ -579,8 +599,10 @@ func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, s
 			g.injCounts[InjectedNames[InjDuplicate]]++
 		case InjInvalid:
 			g.injCounts[ev.Invalid]++
+			sb.metas[i].invalid = uint8(slices.Index(InvalidKinds, ev.Invalid))
 		}
 	}
+	sb.arena = arena
 	if n > 0 {
 		g.avgSize = len(arena) / int(n)
 	}
@@ -592,20 +614,13 @@ func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, s
 // send builds fresh messages for sb and tracks its acknowledgement.
 func (g *generatorInput) send(sb *sentBatch) (service.MessageBatch, service.AckFunc, error) {
 	m := g.model
-	batch := make(service.MessageBatch, len(sb.bodies))
-	for i, body := range sb.bodies {
-		ev := &sb.metas[i].ev
+	batch := make(service.MessageBatch, len(sb.ends))
+	start := uint32(0)
+	for i, end := range sb.ends {
+		body := sb.arena[start:end:end]
+		start = end
 		msg := service.NewMessage(body)
-		key := m.AccountIDAny(ev.Account)
-		msg.MetaSetMut(MetaKafkaKey, key)
-		msg.MetaSetMut(MetaAccountID, key)
-		msg.MetaSetMut(MetaEventType, m.TypeAny(ev.Type))
-		if ev.Injected != InjNone {
-			msg.MetaSetMut(MetaInjected, injectedAnys[ev.Injected])
-			if ev.Injected == InjInvalid {
-				msg.MetaSetMut(MetaInvalidKind, ev.Invalid)
-			}
-		}
+		setMeta(msg, m, sb.metas[i])
 		batch[i] = msg
 	}
 	g.ackMu.Lock()
@@ -626,13 +641,10 @@ func (g *generatorInput) send(sb *sentBatch) (service.MessageBatch, service.AckF
 	}, nil
 }
 
+// Metadata values boxed once, so that setting them does not allocate.
 var (
-	injectedAnys = func() (a [len(InjectedNames)]any) {
-		for i, s := range InjectedNames {
-			a[i] = s
-		}
-		return
-	}()
+	injectedAnys    = stringsAny(InjectedNames[:])
+	invalidKindAnys = stringsAny(InvalidKinds)
 )
 
 func (g *generatorInput) flushMetrics() {

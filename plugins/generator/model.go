@@ -153,11 +153,11 @@ func (m *Model) SetNow(now func() time.Time) { m.now = now }
 func (m *Model) Accounts() int { return len(m.w.accounts) }
 
 // AccountID returns the id of local account i.
-func (m *Model) AccountID(i int32) string { return m.w.accounts[i].id }
+func (m *Model) AccountID(i int32) string { return m.w.accounts[i].idStr() }
 
 // AccountIDAny returns the id of local account i as a preallocated any, so
 // that setting it as metadata does not allocate.
-func (m *Model) AccountIDAny(i int32) any { return m.w.accounts[i].idAny }
+func (m *Model) AccountIDAny(i int32) any { return m.w.accAnys[i] }
 
 // TypeAny returns the transaction type name as a preallocated any.
 func (m *Model) TypeAny(t uint8) any { return m.w.typeAnys[t] }
@@ -299,7 +299,7 @@ func (m *Model) base(a *account, typ int) {
 	m.setID()
 	t := &m.tx
 	t.EventTime = time.UnixMicro(m.cur)
-	t.AccountID = a.id
+	t.AccountID = a.idStr()
 	t.CounterpartyID, t.MerchantID, t.MerchantCategory, t.CardFingerprint = "", "", "", ""
 	t.Currency = m.w.curs[a.cur].code
 	t.Type = txn.Types[typ]
@@ -354,7 +354,7 @@ func (m *Model) arrival(ai int32) Event {
 	case tRefund:
 		mc := &w.merchants[a.lastPayMerchant]
 		t.MerchantID, t.MerchantCategory = mc.id, w.cats[mc.cat].mcc
-		t.Country, t.CardFingerprint = w.ctrys[mc.country].code, a.card
+		t.Country, t.CardFingerprint = w.ctrys[mc.country].code, a.cardStr()
 		t.Channel = txn.ChannelPOS
 		if a.lastPayOnline {
 			t.Channel = txn.ChannelEcommerce
@@ -371,7 +371,7 @@ func (m *Model) arrival(ai int32) Event {
 	case tTransfer:
 		p := a.payees[m.r.IntN(len(a.payees))]
 		pa := &w.accounts[p]
-		t.CounterpartyID = pa.id
+		t.CounterpartyID = pa.idStr()
 		t.Channel = txn.ChannelBankTransfer
 		if a.mobile {
 			t.Channel = txn.ChannelMobile
@@ -385,7 +385,7 @@ func (m *Model) arrival(ai int32) Event {
 			})
 		}
 	case tWithdrawal:
-		t.Channel, t.CardFingerprint = txn.ChannelATM, a.card
+		t.Channel, t.CardFingerprint = txn.ChannelATM, a.cardStr()
 		eur := withdrawalSteps[m.r.IntN(len(withdrawalSteps))] * math.Sqrt(a.spend)
 		step := 10.0
 		if cur.rate < 5 {
@@ -431,7 +431,7 @@ func (m *Model) payment(ai int32, a *account, cur *currency) {
 	cat := &w.cats[mc.cat]
 	t := &m.tx
 	t.MerchantID, t.MerchantCategory = mc.id, cat.mcc
-	t.Country, t.CardFingerprint = w.ctrys[mc.country].code, a.card
+	t.Country, t.CardFingerprint = w.ctrys[mc.country].code, a.cardStr()
 	online := m.r.Float64() < mc.online*a.ecom
 	t.Channel = txn.ChannelPOS
 	if online {

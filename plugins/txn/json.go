@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,8 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 // AppendJSON appends the wire form of t to b. It writes the same bytes as
 // json.Marshal would, without reflection: the generator's hot path.
 func (t *Transaction) AppendJSON(b []byte) []byte {
+	// One growth up front; the appends below then never reallocate.
+	b = slices.Grow(b, jsonSizeHint)
 	b = append(b, `{"transaction_id":`...)
 	b = appendString(b, t.TransactionID)
 	b = append(b, `,"event_time":"`...)
@@ -36,7 +39,7 @@ func (t *Transaction) AppendJSON(b []byte) []byte {
 		b = appendString(b, t.MerchantCategory)
 	}
 	b = append(b, `,"amount":`...)
-	b = t.Amount.AppendText(b)
+	b = appendAmount(b, t.Amount)
 	b = append(b, `,"currency":`...)
 	b = appendString(b, t.Currency)
 	b = append(b, `,"type":`...)
@@ -52,9 +55,12 @@ func (t *Transaction) AppendJSON(b []byte) []byte {
 		b = appendString(b, t.CardFingerprint)
 	}
 	b = append(b, `,"balance_after":`...)
-	b = t.BalanceAfter.AppendText(b)
-	b = append(b, `,"is_fraud":`...)
-	b = strconv.AppendBool(b, t.IsFraud)
+	b = appendAmount(b, t.BalanceAfter)
+	if t.IsFraud {
+		b = append(b, `,"is_fraud":true`...)
+	} else {
+		b = append(b, `,"is_fraud":false`...)
+	}
 	if t.FraudScenario != "" {
 		b = append(b, `,"fraud_scenario":`...)
 		b = appendString(b, t.FraudScenario)
@@ -64,21 +70,57 @@ func (t *Transaction) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// jsonSizeHint covers a typical generated transaction (about 400 bytes).
+const jsonSizeHint = 512
+
 // MarshalJSON implements json.Marshaler with AppendJSON.
 func (t Transaction) MarshalJSON() ([]byte, error) { return t.AppendJSON(nil), nil }
 
 // appendString appends s as a JSON string. Plain ASCII, the common case, is
-// copied as is; anything else goes through encoding/json for exact escaping.
+// copied as is, checked eight bytes at a time; anything else goes through
+// encoding/json for exact escaping.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		_ = s[i+7]
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if needsEscape(x) {
+			return appendQuoted(b, s)
+		}
+	}
+	for ; i < len(s); i++ {
 		if !plainASCII[s[i]] {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
+			return appendQuoted(b, s)
 		}
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+func appendQuoted(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// needsEscape reports whether any of the eight bytes in x is not plainASCII
+// (SWAR: exact whenever no byte has its top bit set, and such bytes are
+// caught by the first term).
+func needsEscape(x uint64) bool {
+	zero := func(v uint64) uint64 { return (v - lsb8) &^ v }
+	m := x | (x-0x20*lsb8)&^x // non-ASCII or a control character
+	m |= zero(x ^ '"'*lsb8)
+	m |= zero(x ^ '\\'*lsb8)
+	m |= zero(x ^ '<'*lsb8)
+	m |= zero(x ^ '>'*lsb8)
+	m |= zero(x ^ '&'*lsb8)
+	return m&msb8 != 0
 }
 
 // plainASCII marks the bytes a JSON string holds unescaped. encoding/json
@@ -89,6 +131,53 @@ var plainASCII = func() (t [256]bool) {
 	}
 	return
 }()
+
+// appendAmount writes the same text as Amount.AppendText, with two-digit
+// table lookups instead of strconv and a digit loop.
+func appendAmount(b []byte, a Amount) []byte {
+	v := int64(a)
+	if v < 0 || v >= 1e8*amountUnit {
+		return a.AppendText(b)
+	}
+	ip, frac := v/amountUnit, v%amountUnit
+	var buf [8]byte
+	i := len(buf)
+	for ip >= 100 {
+		i -= 2
+		copy(buf[i:], twoDigits[ip%100*2:ip%100*2+2])
+		ip /= 100
+	}
+	if ip >= 10 {
+		i -= 2
+		copy(buf[i:], twoDigits[ip*2:ip*2+2])
+	} else {
+		i--
+		buf[i] = byte('0' + ip)
+	}
+	b = append(b, buf[i:]...)
+	hi, lo := frac/100, frac%100
+	b = append(b, '.', twoDigits[hi*2], twoDigits[hi*2+1])
+	switch {
+	case lo == 0:
+	case lo%10 == 0:
+		b = append(b, byte('0'+lo/10))
+	default:
+		b = append(b, twoDigits[lo*2], twoDigits[lo*2+1])
+	}
+	return b
+}
+
+// twoDigits holds "00" to "99".
+const twoDigits = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // wire mirrors Transaction with pointers, so that a missing field can be told
 // apart from a zero one.

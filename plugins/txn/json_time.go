@@ -39,25 +39,23 @@ func appendTime(b []byte, t time.Time) []byte {
 	}
 	hh, mm, ss := rem/3600, rem/60%60, rem%60
 	var buf [27]byte
-	put := func(i int, v int64, n int) {
-		for j := i + n - 1; j >= i; j-- {
-			buf[j] = byte('0' + v%10)
-			v /= 10
-		}
-	}
-	put(0, y, 4)
+	put2 := func(i int, v int64) { buf[i], buf[i+1] = twoDigits[v*2], twoDigits[v*2+1] }
+	put2(0, y/100)
+	put2(2, y%100)
 	buf[4] = '-'
-	put(5, m, 2)
+	put2(5, m)
 	buf[7] = '-'
-	put(8, d, 2)
+	put2(8, d)
 	buf[10] = 'T'
-	put(11, hh, 2)
+	put2(11, hh)
 	buf[13] = ':'
-	put(14, mm, 2)
+	put2(14, mm)
 	buf[16] = ':'
-	put(17, ss, 2)
+	put2(17, ss)
 	buf[19] = '.'
-	put(20, int64(micro), 6)
+	put2(20, int64(micro/10000))
+	put2(22, int64(micro/100%100))
+	put2(24, int64(micro%100))
 	buf[26] = 'Z'
 	return append(b, buf[:]...)
 }

@@ -1,0 +1,92 @@
+package txn
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestAppendAmountMatchesAppendText(t *testing.T) {
+	cases := []Amount{0, 1, 9, 10, 99, 100, 1000, 9999, 10000, 10001, 10010, 10100, 12345, 1234500,
+		99_999_999_9999, 1e8 * amountUnit, 1e8*amountUnit - 1, 1e8*amountUnit + 1, MaxAmount, -1, -12345, math.MinInt64, math.MaxInt64}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		cases = append(cases, Amount(r.Int64N(1e13)-1e12))
+	}
+	for _, a := range cases {
+		require.Equal(t, string(a.AppendText(nil)), string(appendAmount(nil, a)), "%d", int64(a))
+	}
+}
+
+func TestNeedsEscapeIsExact(t *testing.T) {
+	// Every byte value at every position, among plain and non-plain
+	// neighbours (borrows must not hide or invent a hit).
+	for _, fill := range []byte{'a', ' ', '~', '!', '=', '?'} {
+		for c := 0; c < 256; c++ {
+			for pos := 0; pos < 8; pos++ {
+				w := []byte(strings.Repeat(string(fill), 8))
+				w[pos] = byte(c)
+				require.Equal(t, !allPlain(w), needsEscape(word(w)), "byte %#x at %d among %q", c, pos, fill)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		w := make([]byte, 8)
+		for i := range w {
+			// Mostly printable ASCII, sometimes anything.
+			w[i] = byte(0x20 + r.IntN(0x60))
+			if r.IntN(16) == 0 {
+				w[i] = byte(r.IntN(256))
+			}
+		}
+		require.Equal(t, !allPlain(w), needsEscape(word(w)), "%q", w)
+	}
+}
+
+func word(w []byte) uint64 {
+	var x uint64
+	for i, c := range w {
+		x |= uint64(c) << (8 * i)
+	}
+	return x
+}
+
+func allPlain(w []byte) bool {
+	for _, c := range w {
+		if !plainASCII[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	var cases []string
+	for n := 0; n < 20; n++ {
+		base := strings.Repeat("x", n)
+		cases = append(cases, base)
+		for i := 0; i < n; i++ {
+			for _, c := range []string{`"`, `\`, "<", ">", "&", "\t", "\x00", "\x7f", "é", "\xff"} {
+				cases = append(cases, base[:i]+c+base[i+1:])
+			}
+		}
+	}
+	for _, s := range cases {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendString(nil, s)), "%q", s)
+	}
+}
+
+func BenchmarkAppendAmount(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	for i := 0; i < b.N; i++ {
+		buf = appendAmount(buf[:0], Amount(1234500+i%1000))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
