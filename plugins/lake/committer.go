@@ -19,7 +19,7 @@ type gen struct {
 	// floor is the lowest Kafka offset per partition among the rows, for
 	// fencing against another writer of the same partitions.
 	floor   Offsets
-	ids     map[string]struct{}
+	ids     map[idKey]struct{}
 	rows    int
 	bytes   int64
 	batches int // batches waiting on this generation
@@ -28,12 +28,14 @@ type gen struct {
 	err     error
 }
 
-func newGen() *gen {
+// newGen sizes the id set for about rows rows (the previous generation's),
+// so it does not grow through rehashes while batches wait on the lock.
+func newGen(rows int) *gen {
 	return &gen{
 		parts:   map[string]*partBuf{},
 		offsets: Offsets{},
 		floor:   Offsets{},
-		ids:     map[string]struct{}{},
+		ids:     make(map[idKey]struct{}, rows),
 		done:    make(chan struct{}),
 	}
 }
@@ -82,18 +84,17 @@ func (o *lakeOutput) wakeLoop() {
 	}
 }
 
-// add puts items into the open generation and returns it, or nil when
-// nothing needs to wait (every item was already committed).
-func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
+// add puts a decoded batch into the open generation and returns it, or nil
+// when nothing needs to wait (every item was already committed). It holds
+// the output's lock: per row it does only the dedupe lookups, everything
+// else was derived by decodeBatch.
+func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.tbl == nil {
 		return nil, service.ErrNotConnected
 	}
-	var est int64
-	for i := range items {
-		est += RowBytes(&items[i].t)
-	}
+	est := d.bytes
 	// Back pressure: wait for commits to free memory, but never block a
 	// batch when nothing is buffered (a single batch may exceed the bound).
 	for o.failed == nil && o.bufferedLocked() > 0 && o.bufferedLocked()+est > o.cfg.maxBufferedBytes {
@@ -106,15 +107,42 @@ func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
 	}
 	g := o.open
 	wait := false
-	for i := range items {
-		it := &items[i]
+	parts := make([]*partBuf, len(d.dirs))
+	// A Kafka batch holds runs of one topic partition with rising offsets:
+	// look its committed offset up once per run, and record the run's
+	// highest and lowest offsets once at its end.
+	var run struct {
+		topic     string
+		partition int32
+		skip      int64
+		skipping  bool
+		lo, hi    int64
+		any       bool
+	}
+	endRun := func() {
+		if run.any {
+			g.offsets.Set(run.topic, run.partition, run.hi+1)
+			g.floor.lower(run.topic, run.partition, run.lo)
+		}
+		run.any = false
+	}
+	for i := range d.items {
+		it := &d.items[i]
 		if it.kafka {
-			if next, ok := o.skip.Next(it.topic, it.partition); ok && it.offset < next {
+			if it.topic != run.topic || it.partition != run.partition {
+				endRun()
+				run.topic, run.partition = it.topic, it.partition
+				run.skip, run.skipping = o.skip.Next(it.topic, it.partition)
+			}
+			if run.skipping && it.offset < run.skip {
 				o.m.skipped.Incr(1)
 				continue
 			}
-			g.offsets.Set(it.topic, it.partition, it.offset+1)
-			g.floor.lower(it.topic, it.partition, it.offset)
+			if !run.any {
+				run.lo, run.hi, run.any = it.offset, it.offset, true
+			} else {
+				run.lo, run.hi = min(run.lo, it.offset), max(run.hi, it.offset)
+			}
 			// The offset only counts once this generation commits.
 			wait = true
 		}
@@ -122,15 +150,14 @@ func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
 		// producer (or the generator's injected duplicates) can put the
 		// same event at two offsets.
 		if o.cfg.dedupeWindow > 0 {
-			id := it.t.TransactionID
-			if o.seen.has(id) {
+			if o.seen.has(it.key) {
 				o.m.dups.Incr(1)
 				continue
 			}
-			_, inOpen := g.ids[id]
+			_, inOpen := g.ids[it.key]
 			inFlight := false
 			if o.inflight != nil {
-				_, inFlight = o.inflight.ids[id]
+				_, inFlight = o.inflight.ids[it.key]
 			}
 			if inOpen || inFlight {
 				// Pending: ack once it is committed, which is no later
@@ -139,25 +166,27 @@ func (o *lakeOutput) add(_ context.Context, items []item) (*gen, error) {
 				wait = true
 				continue
 			}
-			g.ids[id] = struct{}{}
+			g.ids[it.key] = struct{}{}
 		}
-		o.dirBuf = o.cfg.part.AppendDir(o.dirBuf[:0], &it.t)
-		p := g.parts[string(o.dirBuf)]
+		p := parts[it.dir]
 		if p == nil {
-			p = &partBuf{}
-			g.parts[string(o.dirBuf)] = p
+			if p = g.parts[d.dirs[it.dir]]; p == nil {
+				p = &partBuf{}
+				g.parts[d.dirs[it.dir]] = p
+			}
+			parts[it.dir] = p
 		}
-		b := RowBytes(&it.t)
 		p.rows = append(p.rows, it.t)
-		p.bytes += b
+		p.bytes += it.bytes
 		g.rows++
-		g.bytes += b
+		g.bytes += it.bytes
 		wait = true
 		if (o.cfg.write.MaxRows > 0 && len(p.rows) >= o.cfg.write.MaxRows) ||
 			(o.cfg.write.MaxBytes > 0 && p.bytes >= o.cfg.write.MaxBytes) {
 			o.kicked = true
 		}
 	}
+	endRun()
 	if !wait {
 		return nil, nil
 	}
@@ -212,7 +241,7 @@ func (o *lakeOutput) loop() {
 			}
 		}
 		if ready {
-			o.open = newGen()
+			o.open = newGen(len(g.ids))
 			o.inflight = g
 			o.kicked = false
 		} else if closing {
@@ -302,8 +331,8 @@ func (o *lakeOutput) commit(g *gen) {
 			o.skip.Set(e.Topic, e.Partition, e.NextOffset)
 		}
 		if err == nil {
-			for id := range g.ids {
-				o.seen.add(id, o.cfg.dedupeWindow)
+			for k := range g.ids {
+				o.seen.add(k, o.cfg.dedupeWindow)
 			}
 		}
 	} else if o.failed == nil {

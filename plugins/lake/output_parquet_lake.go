@@ -58,7 +58,7 @@ func parquetLakeOutputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Writes transactions exactly once to a Hive-partitioned Parquet lake with Iceberg metadata, on a local directory or S3.").
 		Description(`
-Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema); a message that fails to decode is rejected (nacked) with the reason.
+Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema); a message that fails to decode is rejected (nacked) with the reason. A message that `+"`transaction_validate`"+` passed earlier in the pipeline is not decoded again: the output takes the transaction the processor decoded, as long as the body is still the one it decoded.
 
 Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) and buffered per partition. A committer groups everything buffered during `+"`commit_interval`"+` (sooner when `+"`max_rows`, `max_bytes`, `max_open_partitions` or `max_buffered_bytes`"+` is reached), writes one zstd Parquet file per partition with rows sorted by `+"`event_time`"+` (rolling at `+"`max_rows`/`max_bytes`"+`), and commits all of them in ONE Iceberg snapshot (table `+"`trstream.transactions`"+`), together with the Kafka offsets of the messages it holds.
 
@@ -281,8 +281,7 @@ type lakeOutput struct {
 	kicked   bool      // commit the open generation now
 	failed   error     // set at shutdown: every later batch fails
 	skip     Offsets   // skip offsets below these (committed by others or earlier runs)
-	seen     *idWindow // committed transaction ids (no Kafka metadata)
-	dirBuf   []byte    // scratch for partition directories, under mu
+	seen     *idWindow // committed transaction ids
 
 	wake     chan struct{}
 	closing  chan struct{}
@@ -342,7 +341,7 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	o.tbl = tbl
 	o.skip = offs
 	o.seen = newIDWindow(o.cfg.dedupeWindow)
-	o.open = newGen()
+	o.open = newGen(0)
 	o.wake = make(chan struct{}, 1)
 	o.closing = make(chan struct{})
 	o.loopDone = make(chan struct{})
@@ -352,13 +351,25 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	return nil
 }
 
-// item is one decoded message.
+// item is one decoded message, with what add needs precomputed outside
+// the output's lock.
 type item struct {
 	t         txn.Transaction
+	key       idKey
+	bytes     int64 // RowBytes(&t)
+	dir       int   // index into decoded.dirs
 	topic     string
 	partition int32
 	offset    int64
 	kafka     bool
+}
+
+// decoded is a batch's valid messages and the partition directories they
+// fall in.
+type decoded struct {
+	items []item
+	dirs  []string
+	bytes int64
 }
 
 func metaInt(m *service.Message, key string) (int64, bool) {
@@ -387,16 +398,18 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 	return 0, false
 }
 
-func decodeItem(m *service.Message) (item, error) {
+// decodeItem decodes m into it, reusing the transaction that
+// transaction_validate attached for these very bytes when there is one.
+func decodeItem(m *service.Message, it *item) error {
 	b, err := m.AsBytes()
 	if err != nil {
-		return item{}, err
+		return err
 	}
-	t, err := txn.Decode(b)
-	if err != nil {
-		return item{}, err
+	if t, ok := txn.Decoded(m.Context(), b); ok {
+		it.t = *t
+	} else if it.t, err = txn.Decode(b); err != nil {
+		return err
 	}
-	it := item{t: t}
 	if topic, ok := m.MetaGet("kafka_topic"); ok && topic != "" {
 		p, okp := metaInt(m, "kafka_partition")
 		off, oko := metaInt(m, "kafka_offset")
@@ -404,26 +417,48 @@ func decodeItem(m *service.Message) (item, error) {
 			it.topic, it.partition, it.offset, it.kafka = topic, int32(p), off, true
 		}
 	}
-	return it, nil
+	return nil
 }
 
-// WriteBatch hands the batch's rows to the partition buffers and blocks
-// until the snapshot holding them is committed.
-func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
-	items := make([]item, 0, len(batch))
+// decodeBatch decodes a batch and derives each row's partition, size and
+// id key; it runs concurrently for every batch in flight.
+func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service.BatchError) {
+	d := &decoded{items: make([]item, len(batch))}
 	var berr *service.BatchError
+	dirIdx := map[string]int{}
+	var dirBuf []byte
+	n := 0
 	for i, m := range batch {
-		it, err := decodeItem(m)
-		if err != nil {
+		it := &d.items[n]
+		if err := decodeItem(m, it); err != nil {
 			if berr == nil {
 				berr = service.NewBatchError(batch, errors.New("parquet_lake: messages are not valid transactions"))
 			}
 			berr.Failed(i, fmt.Errorf("parquet_lake: %w", err))
 			continue
 		}
-		items = append(items, it)
+		it.key = keyOf(it.t.TransactionID)
+		it.bytes = RowBytes(&it.t)
+		d.bytes += it.bytes
+		dirBuf = o.cfg.part.AppendDir(dirBuf[:0], &it.t)
+		idx, ok := dirIdx[string(dirBuf)]
+		if !ok {
+			idx = len(d.dirs)
+			d.dirs = append(d.dirs, string(dirBuf))
+			dirIdx[d.dirs[idx]] = idx
+		}
+		it.dir = idx
+		n++
 	}
-	g, err := o.add(ctx, items)
+	d.items = d.items[:n]
+	return d, berr
+}
+
+// WriteBatch hands the batch's rows to the partition buffers and blocks
+// until the snapshot holding them is committed.
+func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	d, berr := o.decodeBatch(batch)
+	g, err := o.add(ctx, d)
 	if err != nil {
 		return err
 	}

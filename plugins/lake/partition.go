@@ -144,9 +144,9 @@ func (p Partitioning) AppendDir(b []byte, t *txn.Transaction) []byte {
 		b = append(b, '=')
 		switch k.kind {
 		case kindDay:
-			b = t.EventTime.UTC().AppendFormat(b, time.DateOnly)
+			b = appendDate(b, t.EventTime.UTC(), false)
 		case kindHour:
-			b = t.EventTime.UTC().AppendFormat(b, "2006-01-02-15")
+			b = appendDate(b, t.EventTime.UTC(), true)
 		case kindIdentity:
 			if k.isBool {
 				b = strconv.AppendBool(b, *(*bool)(unsafe.Add(unsafe.Pointer(t), k.offset)))
@@ -159,6 +159,25 @@ func (p Partitioning) AppendDir(b []byte, t *txn.Transaction) []byte {
 			}
 			b = append(b, escapeHive(s)...)
 		}
+	}
+	return b
+}
+
+// appendDate appends et as YYYY-MM-DD (or YYYY-MM-DD-HH), what
+// AppendFormat writes, without its layout parsing: it runs for every row.
+func appendDate(b []byte, et time.Time, hour bool) []byte {
+	y, m, d := et.Date()
+	if y < 0 || y > 9999 {
+		if hour {
+			return et.AppendFormat(b, "2006-01-02-15")
+		}
+		return et.AppendFormat(b, time.DateOnly)
+	}
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		'-', byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+	if hour {
+		h := et.Hour()
+		b = append(b, '-', byte('0'+h/10), byte('0'+h%10))
 	}
 	return b
 }

@@ -2,6 +2,7 @@ package lake
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -12,6 +13,11 @@ func TestAppendDirMatchesDir(t *testing.T) {
 	rows[3].MerchantID = ""
 	rows[4].MerchantID = "a/b=c%"
 	rows[5].IsFraud = true
+	// Dates outside the fast path's four-digit years, and before the epoch.
+	rows[6].EventTime = time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC)
+	rows[7].EventTime = time.Date(12000, 1, 2, 3, 4, 5, 0, time.UTC)
+	rows[8].EventTime = time.Date(-5, 1, 2, 3, 4, 5, 0, time.UTC)
+	rows[9].EventTime = time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 5*3600))
 	for _, keys := range [][]string{
 		DefaultPartitionBy,
 		{KeyEventHour, "currency"},
