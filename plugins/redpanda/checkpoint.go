@@ -25,23 +25,31 @@ type checkpointer struct {
 
 	// committed is the last mark successfully committed to the broker.
 	committed int64
+
+	// inFlight counts the messages of yielded batches not acked yet (a
+	// nacked batch waiting to be replayed still counts), for
+	// checkpoint_limit.
+	inFlight int
 }
 
-// checkpoint is one tracked batch: its last offset and whether it is acked.
+// checkpoint is one tracked batch: its last offset, its size in messages,
+// and whether it was yielded and acked.
 type checkpoint struct {
-	last  int64
-	epoch int32
-	acked bool
+	last    int64
+	epoch   int32
+	n       int
+	yielded bool
+	acked   bool
 }
 
 func newCheckpointer() *checkpointer {
 	return &checkpointer{mark: -1, epoch: -1, committed: -1}
 }
 
-// Track registers a batch whose last offset is last. Batches must be tracked
-// in increasing offset order, which fetch order guarantees.
-func (c *checkpointer) Track(last int64, epoch int32) *checkpoint {
-	cp := &checkpoint{last: last, epoch: epoch}
+// Track registers a batch of n messages whose last offset is last. Batches
+// must be tracked in increasing offset order, which fetch order guarantees.
+func (c *checkpointer) Track(last int64, epoch int32, n int) *checkpoint {
+	cp := &checkpoint{last: last, epoch: epoch, n: n}
 	c.mu.Lock()
 	c.pending = append(c.pending, cp)
 	c.mu.Unlock()
@@ -53,6 +61,9 @@ func (c *checkpointer) Track(last int64, epoch int32) *checkpoint {
 func (c *checkpointer) Ack(cp *checkpoint) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cp.yielded && !cp.acked {
+		c.inFlight -= cp.n
+	}
 	cp.acked = true
 	for c.head < len(c.pending) && c.pending[c.head].acked {
 		done := c.pending[c.head]
@@ -69,6 +80,29 @@ func (c *checkpointer) Ack(cp *checkpoint) {
 		c.pending = c.pending[:n]
 		c.head = 0
 	}
+}
+
+// Yield records that a batch was handed downstream; yielding it again (a
+// replay) changes nothing.
+func (c *checkpointer) Yield(cp *checkpoint) {
+	c.mu.Lock()
+	if !cp.yielded && !cp.acked {
+		cp.yielded = true
+		c.inFlight += cp.n
+	}
+	c.mu.Unlock()
+}
+
+// Fits reports whether a batch of n more messages keeps the partition within
+// limit unacked messages (0: no limit). A partition with nothing in flight
+// always fits, so a batch larger than the limit still goes, alone.
+func (c *checkpointer) Fits(n, limit int) bool {
+	if limit <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inFlight == 0 || c.inFlight+n <= limit
 }
 
 // Mark returns the offset to commit (next offset to consume) and its leader

@@ -50,7 +50,7 @@ func TestCheckpointer(t *testing.T) {
 			c := newCheckpointer()
 			cps := make([]*checkpoint, len(tt.lasts))
 			for i, l := range tt.lasts {
-				cps[i] = c.Track(l, 3)
+				cps[i] = c.Track(l, 3, 1)
 			}
 			for i, a := range tt.acks {
 				c.Ack(cps[a])
@@ -77,7 +77,7 @@ func TestCheckpointerRandom(t *testing.T) {
 	c := newCheckpointer()
 	cps := make([]*checkpoint, n)
 	for i := range cps {
-		cps[i] = c.Track(int64(i*2+1), 0) // batches of two offsets
+		cps[i] = c.Track(int64(i*2+1), 0, 2) // batches of two offsets
 	}
 	acked := make([]bool, n)
 	for _, i := range rng.Perm(n) {

@@ -102,6 +102,23 @@ func TestConfigValidation(t *testing.T) {
 			wantErr: "mechanism",
 		},
 		{
+			name: "input static membership and checkpoint limit",
+			kind: "input",
+			yaml: "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nconsumer_group: cg\ninstance_id: member-1\ncheckpoint_limit: 1024\n",
+		},
+		{
+			name:    "input instance_id without consumer group",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\ninstance_id: member-1\n",
+			wantErr: "instance_id",
+		},
+		{
+			name:    "input negative checkpoint limit",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\ncheckpoint_limit: -1\n",
+			wantErr: "checkpoint_limit",
+		},
+		{
 			name:    "input partition with consumer group",
 			kind:    "input",
 			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ 'foo:1' ]\nconsumer_group: cg\n",

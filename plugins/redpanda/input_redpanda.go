@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,8 @@ const (
 	riFieldSessionTimeout         = "session_timeout"
 	riFieldRebalanceTimeout       = "rebalance_timeout"
 	riFieldHeartbeatInterval      = "heartbeat_interval"
+	riFieldCheckpointLimit        = "checkpoint_limit"
+	riFieldInstanceID             = "instance_id"
 )
 
 const (
@@ -72,7 +75,7 @@ This input adds the following metadata fields to each message:
 
 == Metrics
 
-The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports how many records of each partition remain after the last fetched record.
+The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports how many records of each partition remain after the last fetched record. When a partition is revoked or lost, or the input closes, its gauge is set to 0 (Benthos' metrics API cannot delete a series), so the lag summed over a group's members does not count a partition twice.
 `).
 		Fields(clientFields()...).
 		// Without this a missing or empty seed_brokers passes `trstream
@@ -138,6 +141,14 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 				Description("The period of time between consumer group heartbeats, which is also how quickly a member notices a rebalance.").
 				Default("3s").
 				Advanced(),
+			service.NewIntField(riFieldCheckpointLimit).
+				Description("The most messages of one partition that may be yielded and not yet acknowledged; further batches of that partition wait (back pressure). A lower limit means fewer duplicates after a crash, since commits cover only acknowledged prefixes. A batch larger than the limit is still yielded when nothing of its partition is in flight. 0 means no limit. Redpanda Connect's default is 1024; here the default is no limit, because outputs that acknowledge at their own commits, such as `parquet_lake`, hold many messages per partition unacknowledged by design.").
+				Default(0).
+				Advanced(),
+			service.NewStringField(riFieldInstanceID).
+				Description("An identifier for static consumer group membership: a member that restarts with the same id within `session_timeout` gets its partitions back without a rebalance. Each member of the group needs its own id. Requires `consumer_group`.").
+				Optional().
+				Advanced(),
 			service.NewAutoRetryNacksToggleField(),
 		).
 		Example("Consumer group", "Consume two topics as a member of a consumer group, committing offsets every second.", `
@@ -198,21 +209,27 @@ type pendingBatch struct {
 	attempts int
 }
 
+// gauge is the part of *service.MetricGauge the reader uses.
+type gauge interface {
+	Set(value int64, labelValues ...string)
+}
+
 type redpandaReader struct {
 	log        *service.Logger
-	lag        *service.MetricGauge
+	lag        gauge
 	opts       []kgo.Opt
 	group      string
 	autoReplay bool
 	period     time.Duration
 	yieldBytes int
+	limit      int // checkpoint_limit, 0 for none
 
 	mu      sync.Mutex
 	client  *kgo.Client
 	parts   map[topicPartition]*checkpointer
 	pending []pendingBatch
 	replays []pendingBatch     // nacked batches, yielded before pending ones
-	wake    context.CancelFunc // interrupts a PollFetches to yield a replay
+	wake    context.CancelFunc // interrupts a wait: a replay, an ack under checkpoint_limit, a revocation
 
 	closing    atomic.Bool
 	stopCommit chan struct{}
@@ -332,6 +349,25 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	}
 	if rack != "" {
 		opts = append(opts, kgo.Rack(rack))
+	}
+
+	if r.limit, err = conf.FieldInt(riFieldCheckpointLimit); err != nil {
+		return nil, err
+	}
+	if r.limit < 0 {
+		return nil, fmt.Errorf("field %s: must not be negative", riFieldCheckpointLimit)
+	}
+	if conf.Contains(riFieldInstanceID) {
+		id, err := conf.FieldString(riFieldInstanceID)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			if r.group == "" {
+				return nil, fmt.Errorf("field %s requires field %s to be set", riFieldInstanceID, riFieldConsumerGroup)
+			}
+			opts = append(opts, kgo.InstanceID(id))
+		}
 	}
 
 	if r.group != "" {
@@ -489,10 +525,10 @@ func (r *redpandaReader) ReadBatch(ctx context.Context) (service.MessageBatch, s
 			r.mu.Unlock()
 			return nil, nil, service.ErrNotConnected
 		}
-		var pb pendingBatch
-		var ok bool
-		if pb, ok = shift(&r.replays); !ok {
-			pb, ok = shift(&r.pending)
+		pb, ok := shift(&r.replays)
+		blocked := false
+		if !ok {
+			pb, ok, blocked = r.nextPending()
 		}
 		if ok {
 			current := r.parts[pb.tp] == pb.owner
@@ -510,12 +546,26 @@ func (r *redpandaReader) ReadBatch(ctx context.Context) (service.MessageBatch, s
 				pb.batch = pb.pm.messages(pb.recs)
 			}
 			pb.attempts++
+			pb.owner.Yield(pb.cp)
 			return pb.batch, r.ackFn(pb), nil
 		}
-		// A nack arriving while we wait for records cancels the poll.
+		// A nack arriving while we wait (or, under checkpoint_limit, an
+		// ack or a revocation) cancels the wait.
 		pollCtx, wake := context.WithCancel(ctx)
 		r.wake = wake
 		r.mu.Unlock()
+		if blocked {
+			// Every buffered batch waits for acks: fetch no more.
+			<-pollCtx.Done()
+			r.mu.Lock()
+			r.wake = nil
+			r.mu.Unlock()
+			wake()
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 
 		fetches := cl.PollFetches(pollCtx)
 		r.mu.Lock()
@@ -541,6 +591,41 @@ func (r *redpandaReader) ReadBatch(ctx context.Context) (service.MessageBatch, s
 		// Everything polled is now tracked; a revocation can proceed and
 		// will commit and drop what it needs to.
 		cl.AllowRebalance()
+	}
+}
+
+// nextPending pops the first pending batch that checkpoint_limit lets
+// through, keeping each partition's batches in order; blocked is true when
+// there are batches but all of them wait for acks. Called with r.mu held.
+func (r *redpandaReader) nextPending() (pb pendingBatch, ok, blocked bool) {
+	if r.limit <= 0 {
+		pb, ok = shift(&r.pending)
+		return pb, ok, false
+	}
+	var full []*checkpointer // partitions with a batch that did not fit
+	for i, p := range r.pending {
+		if slices.Contains(full, p.owner) {
+			continue
+		}
+		// A revoked partition's batch goes out to be dropped.
+		if r.parts[p.tp] == p.owner && !p.owner.Fits(len(p.batch), r.limit) {
+			full = append(full, p.owner)
+			continue
+		}
+		if i == 0 {
+			shift(&r.pending)
+		} else {
+			r.pending = slices.Delete(r.pending, i, i+1)
+		}
+		return p, true, false
+	}
+	return pendingBatch{}, false, len(r.pending) > 0
+}
+
+// wakeUp ends a ReadBatch wait. Called with r.mu held.
+func (r *redpandaReader) wakeUp() {
+	if r.wake != nil {
+		r.wake()
 	}
 }
 
@@ -579,9 +664,7 @@ func (r *redpandaReader) requeue(pb pendingBatch) {
 	r.mu.Lock()
 	if r.client != nil {
 		r.replays = append(r.replays, pb)
-		if r.wake != nil {
-			r.wake()
-		}
+		r.wakeUp()
 	}
 	r.mu.Unlock()
 }
@@ -610,7 +693,7 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 		pb := pendingBatch{
 			tp:    tp,
 			owner: owner,
-			cp:    owner.Track(p.Records[end-1].Offset, p.Records[end-1].LeaderEpoch),
+			cp:    owner.Track(p.Records[end-1].Offset, p.Records[end-1].LeaderEpoch, len(batch)),
 			batch: batch,
 		}
 		if r.autoReplay {
@@ -691,6 +774,12 @@ func (r *redpandaReader) ackFn(pb pendingBatch) service.AckFunc {
 			r.log.Warnf("dropping rejected messages as auto_replay_nacks is false: %v", err)
 		}
 		pb.owner.Ack(pb.cp)
+		if r.limit > 0 {
+			// The partition may have room again for a waiting batch.
+			r.mu.Lock()
+			r.wakeUp()
+			r.mu.Unlock()
+		}
 		return nil
 	}
 }
@@ -789,13 +878,21 @@ func (r *redpandaReader) onLost(_ context.Context, _ *kgo.Client, lost map[strin
 	r.mu.Unlock()
 }
 
-// forget drops partition state and lag gauges. Called with r.mu held.
+// forget drops partition state and zeroes their lag gauges. Called with
+// r.mu held.
 func (r *redpandaReader) forget(tps map[string][]int32) {
 	for topic, ps := range tps {
 		for _, p := range ps {
-			delete(r.parts, topicPartition{topic, p})
+			tp := topicPartition{topic, p}
+			if _, ok := r.parts[tp]; ok {
+				r.lag.Set(0, topic, strconv.Itoa(int(p)))
+				delete(r.parts, tp)
+			}
 		}
 	}
+	// A ReadBatch waiting under checkpoint_limit may only have batches of
+	// these partitions left.
+	r.wakeUp()
 }
 
 func (r *redpandaReader) Close(ctx context.Context) error {
@@ -835,6 +932,9 @@ func (r *redpandaReader) Close(ctx context.Context) error {
 	}
 
 	r.mu.Lock()
+	for tp := range r.parts {
+		r.lag.Set(0, tp.topic, strconv.Itoa(int(tp.partition)))
+	}
 	r.parts = map[topicPartition]*checkpointer{}
 	r.pending, r.replays = nil, nil
 	r.mu.Unlock()
