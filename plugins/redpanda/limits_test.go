@@ -40,6 +40,18 @@ func newTestReader(t *testing.T, yaml string) *redpandaReader {
 	return r
 }
 
+// connectedReader builds a reader and connects it; it is closed when the
+// test ends. The context bounds the test.
+func connectedReader(t *testing.T, yaml string) (*redpandaReader, context.Context) {
+	t.Helper()
+	r := newTestReader(t, yaml)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	require.NoError(t, r.Connect(ctx))
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r, ctx
+}
+
 // fetched builds a fetched partition of n records from offset 0 with a high
 // watermark of hw.
 func fetched(topic string, partition int32, n int, hw int64) kgo.FetchTopicPartition {
@@ -88,7 +100,7 @@ func TestCheckpointLimit(t *testing.T) {
 
 	// 10 byte records, 50 byte yields: batches of 5 messages; limit 12
 	// lets two batches of the partition out at a time.
-	r := newTestReader(t, fmt.Sprintf(`
+	r, ctx := connectedReader(t, fmt.Sprintf(`
 seed_brokers: [ %s ]
 topics: [ limited ]
 start_offset: earliest
@@ -96,10 +108,6 @@ max_yield_batch_bytes: 50B
 checkpoint_limit: 12
 fetch_max_wait: 100ms
 `, tc.addr))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, r.Connect(ctx))
-	defer r.Close(context.Background())
 
 	var acks []service.AckFunc
 	got := 0
@@ -151,7 +159,7 @@ func TestStaticMembership(t *testing.T) {
 	tc := newTestCluster(t)
 	tc.createTopic(t, "static", 2)
 	tc.produceValues(t, "static", 20, 10)
-	r := newTestReader(t, fmt.Sprintf(`
+	r, ctx := connectedReader(t, fmt.Sprintf(`
 seed_brokers: [ %s ]
 topics: [ static ]
 consumer_group: statics
@@ -160,10 +168,6 @@ commit_period: 50ms
 fetch_max_wait: 100ms
 heartbeat_interval: 100ms
 `, tc.addr))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, r.Connect(ctx))
-	defer r.Close(context.Background())
 	got := 0
 	for got < 20 {
 		b, ack, err := r.ReadBatch(ctx)

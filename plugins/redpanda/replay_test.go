@@ -1,7 +1,6 @@
 package redpanda
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -20,23 +19,17 @@ func TestNackReplay(t *testing.T) {
 	tc.createTopic(t, "replay", 1)
 	tc.produceValues(t, "replay", 5, 10)
 
-	conf, err := redpandaInputConfigSpec().ParseYAML(fmt.Sprintf(`
+	r, ctx := connectedReader(t, fmt.Sprintf(`
 seed_brokers: [ %s ]
 topics: [ replay ]
 consumer_group: replayers
 commit_period: 50ms
 fetch_max_wait: 100ms
-`, tc.addr), nil)
-	require.NoError(t, err)
-	r, err := newRedpandaReaderFromConfig(conf, service.MockResources())
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, r.Connect(ctx))
-	defer r.Close(context.Background())
+`, tc.addr))
 
 	var first service.MessageBatch
 	var ack service.AckFunc
+	var err error
 	for len(first) == 0 {
 		first, ack, err = r.ReadBatch(ctx)
 		require.NoError(t, err)
