@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"syscall"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
+	"github.com/trstream/trstream/plugins/generator"
 	"github.com/trstream/trstream/plugins/txn"
 )
 
@@ -145,6 +147,59 @@ func BenchmarkZstdLevels(b *testing.B) {
 			cpu := procCPU() - c0
 			b.ReportMetric(float64(size)/benchRows, "file-B/row")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+		})
+	}
+}
+
+// generatorRows decodes n events of the transaction generator (its default
+// model): realistic column values, unlike testRows.
+func generatorRows(tb testing.TB, n int) []txn.Transaction {
+	m, err := generator.New(generator.DefaultConfig())
+	require.NoError(tb, err)
+	out := make([]txn.Transaction, 0, n)
+	var buf []byte
+	for len(out) < n {
+		buf, _ = m.Append(buf[:0])
+		t, err := txn.Decode(buf)
+		if err != nil {
+			continue // an injected invalid event
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// BenchmarkWriteParquetPages compares data page sizes on the generator's
+// rows, partitioned and sorted as the output does: file bytes per row
+// against CPU per row (the basis of pageBufferSize).
+func BenchmarkWriteParquetPages(b *testing.B) {
+	rows := generatorRows(b, benchRows)
+	part, _ := ParsePartitioning(DefaultPartitionBy)
+	groups := map[string][]txn.Transaction{}
+	for i := range rows {
+		dir, _ := part.Dir(&rows[i])
+		groups[dir] = append(groups[dir], rows[i])
+	}
+	for _, g := range groups {
+		SortByEventTime(g)
+	}
+	codec, _ := Codec("zstd")
+	for _, size := range []int{256 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			var total int64
+			c0 := procCPU()
+			for n := 0; n < b.N; n++ {
+				total = 0
+				for _, g := range groups {
+					cw := &countingWriter{w: io.Discard}
+					require.NoError(b, writeParquet(cw, g, codec, 128<<10, size))
+					total += cw.n
+				}
+			}
+			cpu := procCPU() - c0
+			b.ReportMetric(float64(total)/benchRows, "file-B/row")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+			b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
 }

