@@ -115,10 +115,9 @@ func BenchmarkBareParquetWriter(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
 }
 
-// BenchmarkZstdLevels compares zstd levels on the benchmark rows: file
-// bytes per row against CPU per row (the basis of the lake's default).
-func BenchmarkZstdLevels(b *testing.B) {
-	rows := testRows("bench", benchRows, 3)
+// partitioned splits rows by the default partitioning, each sorted as the
+// output writes it.
+func partitioned(rows []txn.Transaction) map[string][]txn.Transaction {
 	part, _ := ParsePartitioning(DefaultPartitionBy)
 	groups := map[string][]txn.Transaction{}
 	for i := range rows {
@@ -128,6 +127,13 @@ func BenchmarkZstdLevels(b *testing.B) {
 	for _, g := range groups {
 		SortByEventTime(g)
 	}
+	return groups
+}
+
+// BenchmarkZstdLevels compares zstd levels on the benchmark rows: file
+// bytes per row against CPU per row (the basis of the lake's default).
+func BenchmarkZstdLevels(b *testing.B) {
+	groups := partitioned(testRows("bench", benchRows, 3))
 	for _, c := range []struct {
 		name  string
 		level zstd.Level
@@ -173,16 +179,7 @@ func generatorRows(tb testing.TB, n int) []txn.Transaction {
 // rows, partitioned and sorted as the output does: file bytes per row
 // against CPU per row (the basis of pageBufferSize).
 func BenchmarkWriteParquetPages(b *testing.B) {
-	rows := generatorRows(b, benchRows)
-	part, _ := ParsePartitioning(DefaultPartitionBy)
-	groups := map[string][]txn.Transaction{}
-	for i := range rows {
-		dir, _ := part.Dir(&rows[i])
-		groups[dir] = append(groups[dir], rows[i])
-	}
-	for _, g := range groups {
-		SortByEventTime(g)
-	}
+	groups := partitioned(generatorRows(b, benchRows))
 	codec, _ := Codec("zstd")
 	for _, size := range []int{256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
