@@ -542,30 +542,84 @@ func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactO
 	}
 	defer os.RemoveAll(dir)
 
-	runs, unsorted, err := t.prepareRuns(ctx, p, dir)
+	runs, unsorted, columnar, err := t.prepareRuns(ctx, p, dir)
 	if err != nil {
 		return nil, st, err
 	}
 	st.unsorted = unsorted
-	runs, dups, err := reduceRuns(ctx, runs, dir, fanIn(p, o.MaxFanIn))
+	runs, dups, err := reduceRuns(ctx, runs, dir, fanIn(p, o.MaxFanIn), columnar)
 	if err != nil {
 		return nil, st, err
 	}
 	st.duplicates = dups
-	srcs, names, err := openMergeRuns(runs)
+	codec, err := compactCodec(o.Compression)
 	if err != nil {
 		return nil, st, err
 	}
-	codec, _ := Codec(o.Compression)
-	w := &compactWriter{
-		ctx: ctx, t: t, dir: p.dir, codec: codec, rowGroupRows: o.RowGroupRows, target: o.TargetFileSize,
-		rowsPerFile: max(1, (p.rows+int64(p.outputCount(o.TargetFileSize))-1)/int64(p.outputCount(o.TargetFileSize))),
-	}
+	rowsPerFile := max(1, (p.rows+int64(p.outputCount(o.TargetFileSize))-1)/int64(p.outputCount(o.TargetFileSize)))
+	var bytesPerRow float64
 	if p.rows > 0 {
-		w.bytesPerRow = float64(p.bytes) / float64(p.rows)
+		bytesPerRow = float64(p.bytes) / float64(p.rows)
+	}
+	var files []DataFile
+	var mst mergeStats
+	if columnar {
+		files, mst, err = t.mergeColumnsToLake(ctx, p.dir, runs, o, codec, rowsPerFile, bytesPerRow)
+	} else {
+		files, mst, err = t.mergeRowsToLake(ctx, p.dir, runs, o, codec, rowsPerFile, bytesPerRow)
+	}
+	if err != nil {
+		return nil, st, err
+	}
+	st.duplicates += mst.duplicates
+	var rowsOut int64
+	for _, f := range files {
+		rowsOut += f.Rows
+	}
+	// Every input row is either written or counted as a duplicate; the
+	// inputs' row counts come from the table metadata.
+	if rowsOut+st.duplicates != p.rows {
+		t.deleteFiles(ctx, files)
+		return nil, st, fmt.Errorf("row count mismatch: inputs hold %d rows, wrote %d and dropped %d duplicates", p.rows, rowsOut, st.duplicates)
+	}
+	return files, st, nil
+}
+
+// mergeColumnsToLake merges runs of the lake's schema column-wise into new
+// files of partition dir. On error nothing it wrote is left behind.
+func (t *Table) mergeColumnsToLake(ctx context.Context, dir string, runs []mergeRun, o CompactOptions, codec compress.Codec, rowsPerFile int64, bytesPerRow float64) ([]DataFile, mergeStats, error) {
+	crs, err := openColRuns(runs)
+	if err != nil {
+		return nil, mergeStats{}, err
+	}
+	out := &lakeColOutput{ctx: ctx, t: t, dir: dir}
+	w := newColWriter(out, codec, o.RowGroupRows, compactPageBytes)
+	w.rowsPerFile, w.target, w.bytesPerRow = rowsPerFile, o.TargetFileSize, bytesPerRow
+	st, err := mergeColumns(ctx, crs, w)
+	if err == nil {
+		err = w.finish()
+	}
+	if err != nil {
+		w.abort()
+		return nil, st, err
+	}
+	return out.files, st, nil
+}
+
+// mergeRowsToLake merges runs row by row (inputs whose schema differs from
+// the lake's) into new files of partition dir. On error nothing it wrote
+// is left behind.
+func (t *Table) mergeRowsToLake(ctx context.Context, dir string, runs []mergeRun, o CompactOptions, codec compress.Codec, rowsPerFile int64, bytesPerRow float64) ([]DataFile, mergeStats, error) {
+	srcs, names, err := openMergeRuns(runs)
+	if err != nil {
+		return nil, mergeStats{}, err
+	}
+	w := &compactWriter{
+		ctx: ctx, t: t, dir: dir, codec: codec, rowGroupRows: o.RowGroupRows, target: o.TargetFileSize,
+		rowsPerFile: rowsPerFile, bytesPerRow: bytesPerRow,
 	}
 	sink := newAsyncSink(w.write)
-	mst, err := mergeRuns(ctx, srcs, names, sink.emit)
+	st, err := mergeRuns(ctx, srcs, names, sink.emit)
 	if serr := sink.close(); err == nil {
 		err = serr
 	}
@@ -576,17 +630,6 @@ func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactO
 		w.abort()
 		return nil, st, err
 	}
-	st.duplicates += mst.duplicates
-	var rowsOut int64
-	for _, f := range w.files {
-		rowsOut += f.Rows
-	}
-	// Every input row is either written or counted as a duplicate; the
-	// inputs' row counts come from the table metadata.
-	if rowsOut+st.duplicates != p.rows {
-		t.deleteFiles(ctx, w.files)
-		return nil, st, fmt.Errorf("row count mismatch: inputs hold %d rows, wrote %d and dropped %d duplicates", p.rows, rowsOut, st.duplicates)
-	}
 	return w.files, st, nil
 }
 
@@ -594,12 +637,15 @@ func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactO
 // event_time never decreases is a run as it is; an unsorted one is sorted
 // in bounded chunks into temporary runs. Inputs on remote storage are
 // first copied to dir.
-func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) ([]mergeRun, int, error) {
+//
+// columnar reports whether every input has the lake's schema, so that
+// the column-wise merge can read them.
+func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) (runs []mergeRun, unsorted int, columnar bool, err error) {
 	_, local := t.store.(*localStorage)
 	paths := make([]string, len(p.rels))
 	if !local {
 		if err := t.spool(ctx, p.rels, dir, paths); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
 	// openInput opens input i; the returned closer releases it.
@@ -632,11 +678,10 @@ func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) ([]
 		}
 		return f, c, nil
 	}
-	var runs []mergeRun
-	unsorted := 0
-	fail := func(err error) ([]mergeRun, int, error) {
+	columnar = true
+	fail := func(err error) ([]mergeRun, int, bool, error) {
 		removeTempRuns(runs)
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	for i := range p.rels {
 		name := p.rels[i]
@@ -650,8 +695,9 @@ func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) ([]
 			return fail(fmt.Errorf("%s: %w", name, err))
 		}
 		if sorted {
+			columnar = columnar && columnarSchema(f)
 			c.Close()
-			spec := mergeRun{name: name, open: func() (rowSource, error) {
+			spec := mergeRun{name: name, file: func() (*parquet.File, io.Closer, error) { return openInput(i) }, open: func() (rowSource, error) {
 				f, c, err := openInput(i)
 				if err != nil {
 					return nil, err
@@ -686,7 +732,7 @@ func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) ([]
 			runs = append(runs, tempMergeRun(tp))
 		}
 	}
-	return runs, unsorted, nil
+	return runs, unsorted, columnar, nil
 }
 
 // spool copies remote inputs to local files in dir, a few at a time, in

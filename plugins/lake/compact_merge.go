@@ -90,21 +90,30 @@ func (p *parquetRun) Close() error {
 	return err
 }
 
-// openLocalParquetRun opens a Parquet file on local disk as a run.
-func openLocalParquetRun(path string) (*parquetRun, error) {
+// openLocalParquet opens a Parquet file on local disk.
+func openLocalParquet(path string) (*parquet.File, io.Closer, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := fh.Stat()
 	if err != nil {
 		fh.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := openParquet(fh, st.Size())
 	if err != nil {
 		fh.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, fh, nil
+}
+
+// openLocalParquetRun opens a Parquet file on local disk as a run.
+func openLocalParquetRun(path string) (*parquetRun, error) {
+	f, fh, err := openLocalParquet(path)
+	if err != nil {
+		return nil, err
 	}
 	run, err := newParquetRun(path, f, fh)
 	if err != nil {
@@ -448,12 +457,17 @@ func sortIntoRuns(ctx context.Context, src rowSource, dir string, chunkRows int)
 type mergeRun struct {
 	name string
 	open func() (rowSource, error)
+	// file opens the run's Parquet file, for the column-wise merge.
+	file func() (*parquet.File, io.Closer, error)
 	// temp is the local file to remove once the run is merged, if any.
 	temp string
 }
 
 func tempMergeRun(path string) mergeRun {
-	return mergeRun{name: tempRunName(path), temp: path, open: func() (rowSource, error) { return openLocalParquetRun(path) }}
+	return mergeRun{name: tempRunName(path), temp: path,
+		open: func() (rowSource, error) { return openLocalParquetRun(path) },
+		file: func() (*parquet.File, io.Closer, error) { return openLocalParquet(path) },
+	}
 }
 
 func openMergeRuns(runs []mergeRun) ([]rowSource, []string, error) {
@@ -513,9 +527,14 @@ func mergeToTempRun(ctx context.Context, runs []mergeRun, dir string) (mergeRun,
 
 // reduceRuns merges runs fanIn at a time into temporary runs until at most
 // fanIn are left, and returns them with the duplicates dropped on the way.
-// Intermediate runs hold deduplicated rows, so the counts add up.
-func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int) ([]mergeRun, int64, error) {
+// Intermediate runs hold deduplicated rows, so the counts add up. With
+// columnar set, every run has the lake's schema and is merged column-wise.
+func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int, columnar bool) ([]mergeRun, int64, error) {
 	var dups int64
+	merge := mergeToTempRun
+	if columnar {
+		merge = mergeToTempRunCol
+	}
 	for len(runs) > fanIn {
 		var next []mergeRun
 		for i := 0; i < len(runs); i += fanIn {
@@ -524,7 +543,7 @@ func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int) ([]
 				next = append(next, group[0])
 				continue
 			}
-			r, st, err := mergeToTempRun(ctx, group, dir)
+			r, st, err := merge(ctx, group, dir)
 			if err != nil {
 				return nil, dups, err
 			}

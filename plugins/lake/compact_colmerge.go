@@ -1,0 +1,340 @@
+package lake
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// The column-wise k-way merge behind Compact. Rows are merged a window at a
+// time: the window ends before the smallest event time any unfinished run
+// has looked ahead to, so every run's part of it is a prefix of what it
+// looked ahead, and rows of one event time never straddle two windows
+// (duplicates are always found within one). Each run's part is read column
+// by column; the merge orders references to rows by (event_time,
+// transaction_id) and drops exact duplicates; the writer then gathers each
+// output column from those references. Reading the next window overlaps
+// with writing the previous one.
+
+// colWindowRows is the rows a window aims at. colBatches windows are held
+// at a time, each about 24 bytes per column and row.
+const colWindowRows = 32 << 10
+
+// colBatches is how many windows are in flight: being read, waiting, and
+// being written.
+const colBatches = 3
+
+// rowRef is a merged row: source slot and row within it.
+type rowRef struct{ src, row int32 }
+
+// colBatch is one merged window: the values of each contributing run
+// (src[slot][column]) and the rows in output order.
+type colBatch struct {
+	src [][][]parquet.Value
+	sel []rowRef
+	// pending counts the writer's tasks still reading the batch.
+	pending sync.WaitGroup
+}
+
+func (b *colBatch) slot(i int) [][]parquet.Value {
+	for len(b.src) <= i {
+		b.src = append(b.src, make([][]parquet.Value, numCols))
+	}
+	return b.src[i]
+}
+
+func (b *colBatch) time(r rowRef) int64 { return b.src[r.src][colTime][r.row].Int64() }
+func (b *colBatch) id(r rowRef) []byte  { return b.src[r.src][colID][r.row].ByteArray() }
+
+// release drops the references to page memory the batch holds.
+func (b *colBatch) release() {
+	for _, s := range b.src {
+		for c := range s {
+			clear(s[c])
+			s[c] = s[c][:0]
+		}
+	}
+	b.sel = b.sel[:0]
+}
+
+// colMerger plans windows over a set of runs.
+type colMerger struct {
+	runs   []*colRun
+	step   []int // rows each run looks ahead to
+	counts []int
+}
+
+func newColMerger(runs []*colRun) *colMerger {
+	m := &colMerger{runs: runs, step: make([]int, len(runs)), counts: make([]int, len(runs))}
+	for i := range m.step {
+		m.step[i] = max(colWindowRows/len(runs), 256)
+	}
+	return m
+}
+
+// plan sets m.counts to each run's rows in the next window and returns
+// their sum; 0 means every run is consumed.
+func (m *colMerger) plan() (int, error) {
+	for {
+		limit := int64(math.MaxInt64)
+		open := false
+		for i, r := range m.runs {
+			if !r.done && len(r.ahead) < m.step[i] {
+				if err := r.lookAhead(m.step[i] - len(r.ahead)); err != nil {
+					return 0, err
+				}
+			}
+			if !r.done {
+				open = true
+				limit = min(limit, r.lastAhead())
+			}
+		}
+		total, ahead := 0, 0
+		for i, r := range m.runs {
+			if open {
+				m.counts[i] = r.countBefore(limit)
+			} else {
+				m.counts[i] = len(r.ahead)
+			}
+			total += m.counts[i]
+			ahead += len(r.ahead)
+		}
+		if !open || total >= colWindowRows/2 || (total > 0 && ahead >= 2*colWindowRows) {
+			return total, nil
+		}
+		// Look further ahead in the runs that end the window.
+		for i, r := range m.runs {
+			if !r.done && r.lastAhead() == limit {
+				m.step[i] = 2 * max(m.step[i], len(r.ahead))
+			}
+		}
+	}
+}
+
+// next fills b with the next window, merged; false when the runs are
+// consumed.
+func (m *colMerger) next(b *colBatch) (ok bool, dups int64, err error) {
+	total, err := m.plan()
+	if err != nil || total == 0 {
+		return false, 0, err
+	}
+	slots := 0
+	for i, r := range m.runs {
+		if m.counts[i] == 0 {
+			continue
+		}
+		if err := r.take(b.slot(slots), m.counts[i]); err != nil {
+			return false, 0, err
+		}
+		slots++
+	}
+	b.sel = slices.Grow(b.sel[:0], total)
+	if slots == 1 {
+		for i := range total {
+			b.sel = append(b.sel, rowRef{0, int32(i)})
+		}
+	} else {
+		b.heapMerge(slots)
+	}
+	return true, b.dedupe(), nil
+}
+
+// heapMerge appends the rows of slots 0..n-1 to b.sel in (event_time,
+// transaction_id) order, each slot's rows staying in their order.
+func (b *colBatch) heapMerge(n int) {
+	type head struct {
+		t   int64
+		ref rowRef
+	}
+	less := func(x, y *head) bool {
+		if x.t != y.t {
+			return x.t < y.t
+		}
+		return bytes.Compare(b.id(x.ref), b.id(y.ref)) < 0
+	}
+	h := make([]head, 0, n)
+	for s := 0; s < n; s++ {
+		if len(b.src[s][colTime]) > 0 {
+			h = append(h, head{b.src[s][colTime][0].Int64(), rowRef{int32(s), 0}})
+		}
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			if r := l + 1; r < len(h) && less(&h[r], &h[l]) {
+				l = r
+			}
+			if !less(&h[l], &h[i]) {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(h) > 0 {
+		top := &h[0]
+		b.sel = append(b.sel, top.ref)
+		times := b.src[top.ref.src][colTime]
+		if next := int(top.ref.row) + 1; next < len(times) {
+			top.ref.row = int32(next)
+			top.t = times[next].Int64()
+		} else {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
+	}
+}
+
+// dedupe orders each run of equal event times by transaction_id (a run
+// file need only be sorted by event_time) and drops rows whose event_time
+// and transaction_id repeat the previous row's: exact duplicates. It
+// returns how many it dropped.
+func (b *colBatch) dedupe() int64 {
+	sel := b.sel
+	out := sel[:0]
+	var dups int64
+	byID := func(x, y rowRef) int { return bytes.Compare(b.id(x), b.id(y)) }
+	for i := 0; i < len(sel); {
+		t := b.time(sel[i])
+		j := i + 1
+		for j < len(sel) && b.time(sel[j]) == t {
+			j++
+		}
+		g := sel[i:j]
+		if len(g) > 1 && !slices.IsSortedFunc(g, byID) {
+			slices.SortStableFunc(g, byID)
+		}
+		for k := range g {
+			if k > 0 && bytes.Equal(b.id(g[k]), b.id(out[len(out)-1])) {
+				dups++
+				continue
+			}
+			out = append(out, g[k])
+		}
+		i = j
+	}
+	b.sel = out
+	return dups
+}
+
+// colSink receives merged windows in order.
+type colSink interface {
+	write(b *colBatch) error
+}
+
+// mergeColumns merges sorted runs into sink window by window, reading the
+// next window while the sink writes the previous one. Every run is closed.
+func mergeColumns(ctx context.Context, runs []*colRun, sink colSink) (st mergeStats, err error) {
+	defer func() {
+		if cerr := closeColRuns(runs); err == nil {
+			err = cerr
+		}
+	}()
+	m := newColMerger(runs)
+	full := make(chan *colBatch, 1)
+	free := make(chan *colBatch, colBatches)
+	for range colBatches {
+		free <- &colBatch{}
+	}
+	stop := make(chan struct{})
+	var readErr error
+	var dups int64
+	go func() {
+		defer close(full)
+		for {
+			var b *colBatch
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			if readErr = ctx.Err(); readErr != nil {
+				return
+			}
+			ok, d, err := m.next(b)
+			if err != nil || !ok {
+				readErr = err
+				return
+			}
+			dups += d
+			full <- b
+		}
+	}()
+	for b := range full {
+		if err == nil {
+			err = sink.write(b)
+			if err != nil {
+				close(stop)
+			}
+		}
+		go func() {
+			b.pending.Wait()
+			b.release()
+			free <- b
+		}()
+	}
+	if err == nil {
+		err = readErr
+	}
+	for _, r := range runs {
+		st.rowsIn += r.rows
+	}
+	st.duplicates = dups
+	return st, err
+}
+
+// openColRuns opens runs for the column-wise merge.
+func openColRuns(runs []mergeRun) ([]*colRun, error) {
+	out := make([]*colRun, 0, len(runs))
+	for _, r := range runs {
+		f, c, err := r.file()
+		if err == nil {
+			var cr *colRun
+			if cr, err = newColRun(r.name, f, c); err == nil {
+				out = append(out, cr)
+				continue
+			}
+			c.Close()
+		}
+		closeColRuns(out)
+		return nil, fmt.Errorf("%s: %w", r.name, err)
+	}
+	return out, nil
+}
+
+// mergeToTempRunCol merges runs column-wise into one new temporary run and
+// removes the temporary inputs.
+func mergeToTempRunCol(ctx context.Context, runs []mergeRun, dir string) (mergeRun, mergeStats, error) {
+	crs, err := openColRuns(runs)
+	if err != nil {
+		return mergeRun{}, mergeStats{}, err
+	}
+	out := &tempColOutput{dir: dir}
+	w := newColWriter(out, &parquet.Snappy, tempRunRowGroupRows, tempRunPageBytes)
+	st, err := mergeColumns(ctx, crs, w)
+	if err == nil && w.pw == nil && len(out.paths) == 0 {
+		// No rows: still one (empty) run file.
+		err = w.open()
+	}
+	if err == nil {
+		err = w.finish()
+	}
+	if err != nil {
+		w.abort()
+		return mergeRun{}, st, err
+	}
+	removeTempRuns(runs)
+	return tempMergeRun(out.paths[0]), st, nil
+}
