@@ -58,7 +58,7 @@ func parquetLakeOutputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Writes transactions exactly once to a Hive-partitioned Parquet lake with Iceberg metadata, on a local directory or S3.").
 		Description(`
-Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema); a message that fails to decode is rejected (nacked) with the reason. A message that `+"`transaction_validate`"+` passed earlier in the pipeline is not decoded again: the output takes the transaction the processor decoded, as long as the body is still the one it decoded.
+Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema); a message that fails to decode is rejected (nacked) with the reason.
 
 Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) and buffered per partition. A committer groups everything buffered during `+"`commit_interval`"+` (sooner when `+"`max_rows`, `max_bytes`, `max_open_partitions` or `max_buffered_bytes`"+` is reached), writes one zstd Parquet file per partition with rows sorted by `+"`event_time`"+` (rolling at `+"`max_rows`/`max_bytes`"+`), and commits all of them in ONE Iceberg snapshot (table `+"`trstream.transactions`"+`), together with the Kafka offsets of the messages it holds.
 
@@ -398,16 +398,13 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 	return 0, false
 }
 
-// decodeItem decodes m into it, reusing the transaction that
-// transaction_validate attached for these very bytes when there is one.
+// decodeItem decodes m into it.
 func decodeItem(m *service.Message, it *item) error {
 	b, err := m.AsBytes()
 	if err != nil {
 		return err
 	}
-	if t, ok := txn.Decoded(m.Context(), b); ok {
-		it.t = *t
-	} else if it.t, err = txn.Decode(b); err != nil {
+	if it.t, err = txn.Decode(b); err != nil {
 		return err
 	}
 	if topic, ok := m.MetaGet("kafka_topic"); ok && topic != "" {

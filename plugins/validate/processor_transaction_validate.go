@@ -48,7 +48,7 @@ func validateConfigSpec() *service.ConfigSpec {
 		Categories("Parsing").
 		Summary("Decodes each message as a trstream transaction strictly; marks invalid ones with an error and dead-letter metadata, never dropping any.").
 		Description(`
-Each message is decoded with the shared transaction schema (exact decimal amounts, ISO 4217 currencies, ISO 3166 countries, UUID ids, plausibility limits). A valid message passes through unchanged, or re-encoded canonically with `+"`normalize`"+`. It also carries its decoded transaction, out of sight in the message's context, so that a `+"`parquet_lake`"+` output of the same pipeline does not parse it again; the decoding is ignored once a processor changes the body.
+Each message is decoded with the shared transaction schema (exact decimal amounts, ISO 4217 currencies, ISO 3166 countries, UUID ids, plausibility limits). A valid message passes through unchanged, or re-encoded canonically with `+"`normalize`"+`.
 
 An invalid message keeps its original bytes and is flagged with an error (so `+"`errored()`"+` is true in a `+"`switch`"+` output or a `+"`catch`"+` processor) carrying the precise message, and gets the metadata:
 
@@ -161,7 +161,7 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 	now := p.now()
 	valid := int64(0)
 	var invalid map[string]int64
-	for i, msg := range batch {
+	for _, msg := range batch {
 		body, err := msg.AsBytes()
 		var t txn.Transaction
 		if err == nil {
@@ -170,12 +170,8 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 		if err == nil {
 			valid++
 			if p.normalize {
-				body = t.AppendJSON(make([]byte, 0, len(body)+16))
-				msg.SetBytes(body)
+				msg.SetBytes(t.AppendJSON(make([]byte, 0, len(body)+16)))
 			}
-			// A later parquet_lake reuses this decoding instead of
-			// parsing the bytes again, as long as they stay these.
-			batch[i] = msg.WithContext(txn.WithDecoded(msg.Context(), body, &t))
 			continue
 		}
 		reason, field := txn.ReasonOf(err), ""

@@ -129,19 +129,12 @@ func TestValidPassesThroughOrNormalizes(t *testing.T) {
 		_, has := m.MetaGet(MetaReason)
 		require.False(t, has)
 		body, _ := m.AsBytes()
-		// The decoding rides along for parquet_lake, bound to the body
-		// the message now holds.
-		dec, ok := txn.Decoded(m.Context(), body)
-		require.True(t, ok, "normalize %v", normalize)
-		tx := good()
-		tx.BalanceAfter = 500000
-		require.Equal(t, tx.TransactionID, dec.TransactionID)
-		require.True(t, tx.EventTime.Equal(dec.EventTime))
-		require.Equal(t, tx.Amount, dec.Amount)
 		if !normalize {
 			require.Equal(t, in, string(body))
 			continue
 		}
+		tx := good()
+		tx.BalanceAfter = 500000
 		require.Equal(t, string(tx.AppendJSON(nil)), string(body))
 	}
 }
