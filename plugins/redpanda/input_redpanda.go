@@ -401,7 +401,7 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	if r.autoReplay, err = conf.FieldBool(service.AutoRetryNacksToggleFieldName); err != nil {
 		return nil, err
 	}
-	r.opts = opts
+	r.opts = append(opts, kgo.WithPools(&recordPool{}))
 	return r, nil
 }
 
@@ -689,11 +689,13 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 	pm := &partitionMeta{topic: p.Topic, partition: int64(p.Partition), highWatermark: p.HighWatermark}
 	var batch service.MessageBatch
 	size, first := 0, 0
+	var lastOffset int64
+	var lastEpoch int32
 	flush := func(end int) {
 		pb := pendingBatch{
 			tp:    tp,
 			owner: owner,
-			cp:    owner.Track(p.Records[end-1].Offset, p.Records[end-1].LeaderEpoch, len(batch)),
+			cp:    owner.Track(lastOffset, lastEpoch, len(batch)),
 			batch: batch,
 		}
 		if r.autoReplay {
@@ -714,9 +716,34 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 		}
 		batch = append(batch, pm.message(rec))
 		size += recSize
+		lastOffset, lastEpoch = rec.Offset, rec.LeaderEpoch
+		if !r.autoReplay {
+			rec.Recycle() // nothing replays it
+		}
 	}
 	flush(len(p.Records))
 }
+
+// recordPool lends franz-go the []kgo.Record each fetched record batch is
+// decoded into (kgo.WithPools), so that slab, about 180 bytes a record, is
+// reused instead of allocated and zeroed per fetch. A record is recycled
+// once its message is built, or with auto_replay_nacks once its batch is
+// acked; a slab goes back to the pool when all its records are. Messages keep
+// no reference into a record: values point into the fetch response, which is
+// not pooled (no PoolDecompressBytes), and keys and headers are copied.
+type recordPool struct{ p sync.Pool }
+
+// minPooledRecords sizes new slabs so most fetched batches fit a pooled one.
+const minPooledRecords = 4096
+
+func (rp *recordPool) GetRecords(n int) []kgo.Record {
+	if s, ok := rp.p.Get().(*[]kgo.Record); ok && cap(*s) >= n {
+		return (*s)[:n]
+	}
+	return make([]kgo.Record, n, max(n, minPooledRecords))
+}
+
+func (rp *recordPool) PutRecords(s []kgo.Record) { rp.p.Put(&s) }
 
 // partitionMeta holds the metadata values every record of one fetched
 // partition shares, boxed once instead of once per record.
@@ -774,6 +801,9 @@ func (r *redpandaReader) ackFn(pb pendingBatch) service.AckFunc {
 			r.log.Warnf("dropping rejected messages as auto_replay_nacks is false: %v", err)
 		}
 		pb.owner.Ack(pb.cp)
+		for _, rec := range pb.recs {
+			rec.Recycle()
+		}
 		if r.limit > 0 {
 			// The partition may have room again for a waiting batch.
 			r.mu.Lock()

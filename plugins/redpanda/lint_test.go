@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/trstream/trstream/plugins/linechunks" // the produce benchmark's scanner
 )
 
 // lintConfig runs the linter of `trstream lint` (the global environment's
