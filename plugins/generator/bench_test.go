@@ -63,13 +63,23 @@ func cpuTime() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// BenchmarkGeneratorStream runs the input → drop, by metadata choice.
 func BenchmarkGeneratorStream(b *testing.B) {
-	streamBench(b, `
+	for _, c := range []struct{ name, metadata string }{
+		{"default", "[kafka_key, account_id, event_type]"},
+		{"kafka_key", "[kafka_key]"},
+		{"none", "[]"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			streamBench(b, `
 input:
   transaction_generator:
     rate: 0
     count: %d
+    metadata: `+c.metadata+`
 `)
+		})
+	}
 }
 
 // stockMapping makes the same fields as the generator, the way a Benthos

@@ -2,6 +2,7 @@ package generator
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{`inject: {late_rate: 0.1, late_by: 0s}`, "inject.late_by"},
 		{`inject: {invalid_rate: 1.5}`, "inject.invalid_rate"},
 		{`inject: {invalid_kinds: [nope]}`, "inject.invalid_kinds"},
+		{`metadata: [kafka_key, partition]`, "metadata"},
 	} {
 		t.Run(c[0], func(t *testing.T) {
 			conf, err := generatorConfigSpec().ParseYAML(c[0], nil)
@@ -67,6 +69,8 @@ func TestLintCatchesBadValues(t *testing.T) {
 		{`fraud_scenarios: [phishing]`, "fraud_scenarios"},
 		{`inject: {invalid_rate: 1.5}`, "inject.invalid_rate"},
 		{`categories: [{mcc: "54x1", mean: 10}]`, "mcc"},
+		{`metadata: [kafka_key, partition]`, "metadata"},
+		{`day_weights: [1, 2]`, "day_weights"},
 	} {
 		t.Run(c[0], func(t *testing.T) {
 			yaml := "input:\n  transaction_generator:\n    " + c[0] + "\noutput:\n  drop: {}\n"
@@ -90,6 +94,26 @@ input:
 output:
   drop: {}
 `))
+}
+
+func TestLintAcceptsGoodLists(t *testing.T) {
+	// Benthos lints each element of a list field with the list's rule too;
+	// valid lists must pass.
+	yaml := `
+input:
+  transaction_generator:
+    day_weights: [1, 1, 1, 1, 1, 1, 2]
+    hour_weights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3]
+    fraud_scenarios: [card_testing]
+    categories: [{mcc: "5411", mean: 10}]
+    metadata: [kafka_key]
+    inject: {invalid_kinds: [wrong_type]}
+output:
+  drop: {}
+`
+	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().LintYAML([]byte(yaml))
+	require.NoError(t, err)
+	require.Empty(t, lints)
 }
 
 func runStream(t *testing.T, input string) service.MessageBatch {
@@ -142,6 +166,71 @@ transaction_generator:
 		types[tx.Type] = true
 	}
 	require.Len(t, types, len(txn.Types))
+}
+
+func TestMetadataChoice(t *testing.T) {
+	for _, c := range []struct {
+		list string
+		want []string
+	}{
+		{"[]", nil},
+		{"[kafka_key]", []string{MetaKafkaKey}},
+		{"[kafka_key, account_id]", []string{MetaKafkaKey, MetaAccountID}},
+		{"[event_type]", []string{MetaEventType}},
+		{"[kafka_key, account_id, event_type]", metaKeys},
+	} {
+		t.Run(c.list, func(t *testing.T) {
+			got := runStream(t, `
+transaction_generator:
+  rate: 0
+  count: 3000
+  accounts: 40
+  metadata: `+c.list+`
+  inject: {duplicate_rate: 0.05, invalid_rate: 0.05}
+`)
+			require.Len(t, got, 3000)
+			byAccount := map[string][]*service.Message{}
+			injected := 0
+			for _, m := range got {
+				b, err := m.AsBytes()
+				require.NoError(t, err)
+				kind, ok := m.MetaGet(MetaInjected)
+				if ok {
+					injected++
+					require.Contains(t, InjectedNames[:], kind)
+					continue
+				}
+				tx, err := txn.Decode(b)
+				require.NoError(t, err)
+				want := map[string]string{MetaKafkaKey: tx.AccountID, MetaAccountID: tx.AccountID, MetaEventType: tx.Type}
+				for _, k := range metaKeys {
+					v, ok := m.MetaGet(k)
+					require.Equal(t, slices.Contains(c.want, k), ok, k)
+					if ok {
+						require.Equal(t, want[k], v, k)
+					}
+				}
+				byAccount[tx.AccountID] = append(byAccount[tx.AccountID], m)
+			}
+			require.Positive(t, injected)
+			// Messages of one account may share metadata: a write to one
+			// must not show in another.
+			for id, ms := range byAccount {
+				if len(ms) < 2 {
+					continue
+				}
+				ms[0].MetaSetMut(MetaKafkaKey, "changed")
+				ms[0].MetaSetMut("extra", "x")
+				v, ok := ms[1].MetaGet(MetaKafkaKey)
+				require.Equal(t, slices.Contains(c.want, MetaKafkaKey), ok)
+				if ok {
+					require.Equal(t, id, v)
+				}
+				_, ok = ms[1].MetaGet("extra")
+				require.False(t, ok)
+			}
+		})
+	}
 }
 
 func TestStreamCountIncludesInjected(t *testing.T) {

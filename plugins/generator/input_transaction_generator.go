@@ -51,6 +51,7 @@ const (
 	tgFieldInvalidKinds       = "invalid_kinds"
 	tgFieldShardIndex         = "shard_index"
 	tgFieldShardCount         = "shard_count"
+	tgFieldMetadata           = "metadata"
 )
 
 // Metadata keys set on every message.
@@ -62,6 +63,30 @@ const (
 	MetaInvalidKind  = "generator_invalid_kind"
 	defaultBatchSize = 1024
 )
+
+// metaKeys are the choices of the metadata field, in metaMask bit order.
+var metaKeys = []string{MetaKafkaKey, MetaAccountID, MetaEventType}
+
+// metaMask says which of metaKeys to set.
+type metaMask uint8
+
+const (
+	metaKafkaKey metaMask = 1 << iota
+	metaAccountID
+	metaEventType
+)
+
+func parseMetaKeys(keys []string) (metaMask, error) {
+	var mask metaMask
+	for _, k := range keys {
+		i := slices.Index(metaKeys, k)
+		if i < 0 {
+			return 0, fmt.Errorf("metadata: unknown key %q, want one of %v", k, metaKeys)
+		}
+		mask |= 1 << i
+	}
+	return mask, nil
+}
 
 func floatsAny(fs []float64) []any {
 	out := make([]any, len(fs))
@@ -83,8 +108,20 @@ func rateLint(field string) string {
 	return fmt.Sprintf(`root = if this < 0 || this > 1 { [ "%s must be between 0 and 1" ] }`, field)
 }
 
+// arrayLint runs the if-expression expr on the whole list only: Benthos
+// also lints each element of a list field with the same rule.
+func arrayLint(expr string) string {
+	return `root = if this.type() == "array" { ` + expr + ` }`
+}
+
 func lengthLint(field string, n int) string {
-	return fmt.Sprintf(`root = if this.length() != %d { [ "%s must have %d entries" ] } else if this.any(w -> w < 0) { [ "%s must not be negative" ] }`, n, field, n, field)
+	return arrayLint(fmt.Sprintf(`if this.length() != %d { [ "%s must have %d entries" ] } else if this.any(w -> w < 0) { [ "%s must not be negative" ] }`, n, field, n, field))
+}
+
+// amongLint requires every entry of a string list to be one of choices.
+func amongLint(field string, choices []string) string {
+	return arrayLint(fmt.Sprintf(`if this.any(s -> ![%s].contains(s)) { [ "%s must be among %s" ] }`,
+		quoteList(choices), field, strings.Join(choices, ", ")))
 }
 
 func generatorConfigSpec() *service.ConfigSpec {
@@ -116,7 +153,7 @@ With `+"`inject`"+`, exact duplicates, late events and invalid events are mixed 
 
 In `+"`simulated`"+` time mode the event times come from a simulated clock starting at `+"`start_time`"+`, and the output is a pure function of the configuration: the same seed and config give a byte-identical stream. With `+"`rate: 0`"+` a month of history is produced in seconds. In `+"`realtime`"+` mode event times are the wall clock.
 
-Every message carries the metadata `+"`kafka_key`"+` and `+"`account_id`"+` (the account id) and `+"`event_type`"+` (the transaction type). A nacked batch is replayed with the same bytes when `+"`auto_replay_nacks`"+` is true.
+By default every message carries the metadata `+"`kafka_key`"+` and `+"`account_id`"+` (the account id) and `+"`event_type`"+` (the transaction type); `+"`metadata`"+` picks fewer. A nacked batch is replayed with the same bytes when `+"`auto_replay_nacks`"+` is true.
 
 Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_scenario`"+`, and `+"`generator_injected_total`"+` labelled by `+"`kind`"+`.`).
 		Fields(
@@ -164,8 +201,7 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 			service.NewStringListField(tgFieldFraudScenarios).
 				Description("Fraud scenarios to inject, each getting an equal share of fraud events.").
 				Default(stringsAny(d.FraudScenarios)).
-				LintRule(fmt.Sprintf(`root = if this.any(s -> ![%s].contains(s)) { [ "fraud_scenarios must be among %s" ] }`,
-					quoteList(txn.FraudScenarios), strings.Join(txn.FraudScenarios, ", "))),
+				LintRule(amongLint(tgFieldFraudScenarios, txn.FraudScenarios)),
 			service.NewObjectListField(tgFieldCategories,
 				service.NewStringField(tgFieldCatMCC).Description("ISO 18245 merchant category code, four digits."),
 				service.NewStringField(tgFieldCatName).Description("A label for humans; not emitted.").Default(""),
@@ -176,7 +212,7 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 			).
 				Description("Merchant categories and their amount distributions. The default covers ten common MCCs: 5411 grocery, 5812 restaurants, 5541 fuel, 5999 retail, 4111 transport, 5732 electronics, 7011 hotels, 4814 telecom, 5912 pharmacy, 5311 department stores.").
 				Default(cats).
-				LintRule(`root = if this.any(c -> !c.mcc.string().re_match("^[0-9]{4}$")) { [ "categories: every mcc must be four digits" ] } else if this.any(c -> c.mean.or(1) <= 0) { [ "categories: every mean must be > 0" ] }`),
+				LintRule(arrayLint(`if this.any(c -> !c.mcc.string().re_match("^[0-9]{4}$")) { [ "categories: every mcc must be four digits" ] } else if this.any(c -> c.mean.or(1) <= 0) { [ "categories: every mean must be > 0" ] }`)),
 			service.NewObjectListField(tgFieldCountries,
 				service.NewStringField(tgFieldCtryCode).Description("ISO 3166-1 alpha-2 country code."),
 				service.NewStringField(tgFieldCtryCurrency).Description("ISO 4217 currency of the country's accounts."),
@@ -222,8 +258,7 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 				service.NewStringListField(tgFieldInvalidKinds).
 					Description("Kinds of invalid messages: "+strings.Join(InvalidKinds, ", ")+".").
 					Default(stringsAny(InvalidKinds)).
-					LintRule(fmt.Sprintf(`root = if this.any(s -> ![%s].contains(s)) { [ "inject.invalid_kinds must be among %s" ] }`,
-						quoteList(InvalidKinds), strings.Join(InvalidKinds, ", "))),
+					LintRule(amongLint("inject."+tgFieldInvalidKinds, InvalidKinds)),
 			).
 				Description("Known-bad events to mix in, for testing later stages."),
 			service.NewIntField(tgFieldShardIndex).
@@ -233,6 +268,10 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 				Description("Number of producers sharing the account population.").
 				Default(1).
 				LintRule(`root = if this < 1 { [ "shard_count must be >= 1" ] }`),
+			service.NewStringListField(tgFieldMetadata).
+				Description("Metadata keys set on every message, among `"+MetaKafkaKey+"`, `"+MetaAccountID+"` and `"+MetaEventType+"`. Without `"+MetaEventType+"` the messages of one account share one metadata map (copied on write), which is faster (up to 65536 accounts per shard); an empty list is fastest. The injection markers are set regardless.").
+				Default(stringsAny(metaKeys)).
+				LintRule(amongLint(tgFieldMetadata, metaKeys)),
 			service.NewAutoRetryNacksToggleField(),
 		).
 		LintRule(`root = if this.shard_index.or(0) < 0 || this.shard_index.or(0) >= this.shard_count.or(1) { [ "shard_index must be in [0, shard_count)" ] }`).
@@ -414,8 +453,10 @@ type generatorInput struct {
 	rate       float64
 	replayNack bool
 	log        *service.Logger
+	meta       metaMask
 
 	// Owned by the ReadBatch goroutine.
+	templates []*service.Message // see message
 	emitted   int64
 	started   time.Time
 	avgSize   int
@@ -450,18 +491,63 @@ type msgMeta struct {
 	invalid  uint8 // index into InvalidKinds when injected is InjInvalid
 }
 
-// setMeta sets every metadata key of the message described by mm.
-func setMeta(msg *service.Message, m *Model, mm msgMeta) {
-	key := m.AccountIDAny(mm.account)
-	msg.MetaSetMut(MetaKafkaKey, key)
-	msg.MetaSetMut(MetaAccountID, key)
-	msg.MetaSetMut(MetaEventType, m.TypeAny(mm.typ))
+// setMeta sets the metadata of the message described by mm.
+func setMeta(msg *service.Message, m *Model, mask metaMask, mm msgMeta) {
+	if mask&(metaKafkaKey|metaAccountID) != 0 {
+		key := m.AccountIDAny(mm.account)
+		if mask&metaKafkaKey != 0 {
+			msg.MetaSetMut(MetaKafkaKey, key)
+		}
+		if mask&metaAccountID != 0 {
+			msg.MetaSetMut(MetaAccountID, key)
+		}
+	}
+	if mask&metaEventType != 0 {
+		msg.MetaSetMut(MetaEventType, m.TypeAny(mm.typ))
+	}
 	if mm.injected != InjNone {
 		msg.MetaSetMut(MetaInjected, injectedAnys[mm.injected])
 		if mm.injected == InjInvalid {
 			msg.MetaSetMut(MetaInvalidKind, invalidKindAnys[mm.invalid])
 		}
 	}
+}
+
+// maxTemplates bounds the per-account message templates (about 500 bytes
+// each).
+const maxTemplates = 1 << 16
+
+// newTemplates returns the template slots when the metadata of ordinary
+// events depends on the account alone and the accounts are few enough.
+func newTemplates(mask metaMask, accounts int) []*service.Message {
+	if mask == 0 || mask&metaEventType != 0 || accounts > maxTemplates {
+		return nil
+	}
+	return make([]*service.Message, accounts)
+}
+
+// message returns a new message with body b and the metadata of mm.
+//
+// A metadata map and its inserts cost about as much as the message itself.
+// When the metadata depends on the account alone, each account has a
+// template message carrying it, and each event's message is a shallow copy
+// of its template: Benthos shares the map and copies it only when
+// downstream writes to it.
+func (g *generatorInput) message(b []byte, mm msgMeta) *service.Message {
+	if g.templates == nil || mm.injected != InjNone {
+		msg := service.NewMessage(b)
+		setMeta(msg, g.model, g.meta, mm)
+		return msg
+	}
+	t := g.templates[mm.account]
+	if t == nil {
+		t = service.NewMessage(nil)
+		setMeta(t, g.model, g.meta, mm)
+		g.templates[mm.account] = t
+	}
+	msg := t.Copy()
+	msg.SetBytes(b)
+	return msg
 }
 
 func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*generatorInput, error) {
@@ -490,6 +576,14 @@ func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*gen
 	if err != nil {
 		return nil, err
 	}
+	metaList, err := conf.FieldStringList(tgFieldMetadata)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := parseMetaKeys(metaList)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := ConfigFromParsed(conf)
 	if err != nil {
 		return nil, err
@@ -505,6 +599,8 @@ func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*gen
 		rate:       rate,
 		replayNack: replay,
 		log:        mgr.Logger(),
+		meta:       meta,
+		templates:  newTemplates(meta, model.Accounts()),
 		avgSize:    400,
 		mEvents:    mgr.Metrics().NewCounter("generator_events_total", "type", "fraud_scenario"),
 		mInjected:  mgr.Metrics().NewCounter("generator_injected_total", "kind"),
@@ -613,15 +709,12 @@ func (g *generatorInput) ReadBatch(ctx context.Context) (service.MessageBatch, s
 
 // send builds fresh messages for sb and tracks its acknowledgement.
 func (g *generatorInput) send(sb *sentBatch) (service.MessageBatch, service.AckFunc, error) {
-	m := g.model
 	batch := make(service.MessageBatch, len(sb.ends))
 	start := uint32(0)
 	for i, end := range sb.ends {
 		body := sb.arena[start:end:end]
 		start = end
-		msg := service.NewMessage(body)
-		setMeta(msg, m, sb.metas[i])
-		batch[i] = msg
+		batch[i] = g.message(body, sb.metas[i])
 	}
 	g.ackMu.Lock()
 	g.inFlight++

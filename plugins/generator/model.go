@@ -92,6 +92,7 @@ type Model struct {
 	tx      txn.Transaction
 	haveTx  bool
 	scratch []byte
+	touched int64 // sink of arrival's cache-line loads
 
 	// injection
 	inj       Inject
@@ -333,6 +334,9 @@ func (m *Model) credit(a *account, amt int64) {
 func (m *Model) arrival(ai int32) Event {
 	w := m.w
 	a := &w.accounts[ai]
+	// Read all three cache lines of the account at once, so that their
+	// misses overlap instead of stalling one after another.
+	m.touched = a.nextSalary + int64(a.fav[0]) + int64(a.idLen)
 	if m.cur >= a.nextSalary {
 		m.base(a, tDeposit)
 		m.tx.CounterpartyID = w.employers[a.employer]
