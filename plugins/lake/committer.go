@@ -20,6 +20,7 @@ type gen struct {
 	// fencing against another writer of the same partitions.
 	floor   Offsets
 	ids     map[idKey]struct{}
+	sizes   map[string]int // rows per partition of the previous generation
 	rows    int
 	bytes   int64
 	batches int // batches waiting on this generation
@@ -28,16 +29,27 @@ type gen struct {
 	err     error
 }
 
-// newGen sizes the id set for about rows rows (the previous generation's),
-// so it does not grow through rehashes while batches wait on the lock.
-func newGen(rows int) *gen {
-	return &gen{
+// newGen starts a generation sized like prev (nil: none), so that its id
+// set and partition buffers do not grow through rehashes and copies while
+// batches wait on the lock: the input's rate and spread over partitions
+// change slowly from one commit to the next.
+func newGen(prev *gen) *gen {
+	g := &gen{
 		parts:   map[string]*partBuf{},
 		offsets: Offsets{},
 		floor:   Offsets{},
-		ids:     make(map[idKey]struct{}, rows),
 		done:    make(chan struct{}),
 	}
+	if prev == nil {
+		g.ids = map[idKey]struct{}{}
+		return g
+	}
+	g.ids = make(map[idKey]struct{}, len(prev.ids))
+	g.sizes = make(map[string]int, len(prev.parts))
+	for dir, p := range prev.parts {
+		g.sizes[dir] = len(p.rows)
+	}
+	return g
 }
 
 // partBuf is the buffered rows of one partition directory.
@@ -170,9 +182,10 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		}
 		p := parts[it.dir]
 		if p == nil {
-			if p = g.parts[d.dirs[it.dir]]; p == nil {
-				p = &partBuf{}
-				g.parts[d.dirs[it.dir]] = p
+			dir := d.dirs[it.dir]
+			if p = g.parts[dir]; p == nil {
+				p = &partBuf{rows: make([]txn.Transaction, 0, g.sizes[dir])}
+				g.parts[dir] = p
 			}
 			parts[it.dir] = p
 		}
@@ -241,7 +254,7 @@ func (o *lakeOutput) loop() {
 			}
 		}
 		if ready {
-			o.open = newGen(len(g.ids))
+			o.open = newGen(g)
 			o.inflight = g
 			o.kicked = false
 		} else if closing {

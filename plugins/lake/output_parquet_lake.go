@@ -341,7 +341,7 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	o.tbl = tbl
 	o.skip = offs
 	o.seen = newIDWindow(o.cfg.dedupeWindow)
-	o.open = newGen(0)
+	o.open = newGen(nil)
 	o.wake = make(chan struct{}, 1)
 	o.closing = make(chan struct{})
 	o.loopDone = make(chan struct{})
