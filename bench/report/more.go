@@ -65,8 +65,9 @@ func benchCompact(ctx context.Context, e *env) ([]Row, error) {
 	rows := []Row{
 		{
 			Benchmark: "compaction (200 small files, 1M rows)",
-			Figure:    fmt.Sprintf("%s, %.1f MB/s", fmtRate(c["rows/s"], "rows/s"), c["MB/s"]),
-			Peer:      "—", PeerFigure: "—", Ratio: "—",
+			Figure: fmt.Sprintf("%s, %.1f MB/s (%.2f CPU-s; %.1f MiB → %.1f MiB)", fmtRate(c["rows/s"], "rows/s"), c["MB/s"],
+				c["cpu-s"], c["in_MiB"], c["out_MiB"]),
+			Peer: "—", PeerFigure: "—", Ratio: "—",
 			Target:  "≥1M rows/s",
 			Verdict: verdict(c["rows/s"] >= 1e6),
 		},
@@ -84,7 +85,7 @@ func benchCompact(ctx context.Context, e *env) ([]Row, error) {
 	if err != nil {
 		return rows, err
 	}
-	m := regexp.MustCompile(`compacted (\S+ \S+) \(([0-9]+) rows\) in (\S+): ([0-9.]+) rows/s, ([0-9.]+) MB/s, peak RSS ([0-9.]+) MiB`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`compacted (\S+ \S+) \(([0-9]+) rows\) in (\S+): ([0-9.]+) rows/s, ([0-9.]+) MB/s, peak RSS ([0-9.]+) MiB, ([0-9.]+) CPU-s`).FindStringSubmatch(out)
 	if m == nil {
 		return rows, fmt.Errorf("no RSS line in: %s", lastLines(out, 5))
 	}
@@ -92,7 +93,7 @@ func benchCompact(ctx context.Context, e *env) ([]Row, error) {
 	fmt.Sscan(m[6], &rss)
 	return append(rows, Row{
 		Benchmark: fmt.Sprintf("trstream compact, one %s partition (%s rows)", m[1], m[2]),
-		Figure:    fmt.Sprintf("peak RSS %s MiB; %s rows/s in %s", m[6], m[4], m[3]),
+		Figure:    fmt.Sprintf("peak RSS %s MiB; %s rows/s in %s (%s CPU-s)", m[6], m[4], m[3], m[7]),
 		Peer:      "—", PeerFigure: "—", Ratio: "—",
 		Target:  "≤512 MiB",
 		Verdict: verdict(rss <= 512),

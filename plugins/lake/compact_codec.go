@@ -43,7 +43,10 @@ func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
 	if e == nil {
 		var err error
 		e, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(c.level),
-			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithAllLitEntropyCompression(true))
+			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithAllLitEntropyCompression(true),
+			// A page is about compactPageBytes: a larger window only
+			// costs memory (one encoder per column being encoded).
+			zstd.WithWindowSize(compactPageBytes))
 		if err != nil {
 			return dst[:0], err
 		}
