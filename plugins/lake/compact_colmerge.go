@@ -338,3 +338,50 @@ func mergeToTempRunCol(ctx context.Context, runs []mergeRun, dir string) (mergeR
 	removeTempRuns(runs)
 	return tempMergeRun(out.paths[0]), st, nil
 }
+
+// reduceColRuns merges runs column-wise into temporary runs until all of
+// them fit budget together, and returns them with the duplicates dropped
+// on the way. Consecutive runs are grouped up to budget (at least two a
+// group): lake files with large pages hold several MiB each, a temporary
+// run (small pages) little, so the final merge can take many more.
+func reduceColRuns(ctx context.Context, runs []mergeRun, dir string, budget int64) ([]mergeRun, int64, error) {
+	var dups int64
+	for {
+		var total int64
+		for i := range runs {
+			if runs[i].mem == 0 {
+				f, c, err := runs[i].file()
+				if err != nil {
+					return nil, dups, fmt.Errorf("%s: %w", runs[i].name, err)
+				}
+				runs[i].mem = colRunMemory(f)
+				c.Close()
+			}
+			total += runs[i].mem
+		}
+		if total <= budget || len(runs) <= 2 {
+			return runs, dups, nil
+		}
+		var next []mergeRun
+		for i := 0; i < len(runs); {
+			j, mem := i+1, runs[i].mem
+			for j < len(runs) && (j-i < 2 || mem+runs[j].mem <= budget) {
+				mem += runs[j].mem
+				j++
+			}
+			if j-i == 1 {
+				next = append(next, runs[i])
+				i = j
+				continue
+			}
+			r, st, err := mergeToTempRunCol(ctx, runs[i:j], dir)
+			if err != nil {
+				return nil, dups, err
+			}
+			dups += st.duplicates
+			next = append(next, r)
+			i = j
+		}
+		runs = next
+	}
+}

@@ -215,3 +215,26 @@ func closeColRuns(runs []*colRun) error {
 	}
 	return errors.Join(errs...)
 }
+
+// colPageGuess bounds the decoded size of one page where a file does not
+// say: the lake writer's pages are 1 MiB at most.
+const colPageGuess = 1 << 20
+
+// colRunMemory estimates what a run of f holds while it is merged
+// column-wise: one decoded page per column (no larger than the column's
+// largest chunk) and a read buffer per column.
+func colRunMemory(f *parquet.File) int64 {
+	largest := make([]int64, numCols)
+	for _, rg := range f.Metadata().RowGroups {
+		for i, c := range rg.Columns {
+			if i < len(largest) {
+				largest[i] = max(largest[i], c.MetaData.TotalUncompressedSize)
+			}
+		}
+	}
+	var n int64
+	for _, b := range largest {
+		n += min(b, colPageGuess) + 4<<10
+	}
+	return n
+}

@@ -459,6 +459,9 @@ type mergeRun struct {
 	open func() (rowSource, error)
 	// file opens the run's Parquet file, for the column-wise merge.
 	file func() (*parquet.File, io.Closer, error)
+	// mem is what the run holds open in a column-wise merge (0: not yet
+	// known).
+	mem int64
 	// temp is the local file to remove once the run is merged, if any.
 	temp string
 }
@@ -527,14 +530,9 @@ func mergeToTempRun(ctx context.Context, runs []mergeRun, dir string) (mergeRun,
 
 // reduceRuns merges runs fanIn at a time into temporary runs until at most
 // fanIn are left, and returns them with the duplicates dropped on the way.
-// Intermediate runs hold deduplicated rows, so the counts add up. With
-// columnar set, every run has the lake's schema and is merged column-wise.
-func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int, columnar bool) ([]mergeRun, int64, error) {
+// Intermediate runs hold deduplicated rows, so the counts add up.
+func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int) ([]mergeRun, int64, error) {
 	var dups int64
-	merge := mergeToTempRun
-	if columnar {
-		merge = mergeToTempRunCol
-	}
 	for len(runs) > fanIn {
 		var next []mergeRun
 		for i := 0; i < len(runs); i += fanIn {
@@ -543,7 +541,7 @@ func reduceRuns(ctx context.Context, runs []mergeRun, dir string, fanIn int, col
 				next = append(next, group[0])
 				continue
 			}
-			r, st, err := merge(ctx, group, dir)
+			r, st, err := mergeToTempRun(ctx, group, dir)
 			if err != nil {
 				return nil, dups, err
 			}
