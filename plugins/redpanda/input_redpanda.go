@@ -691,6 +691,7 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 	size, first := 0, 0
 	var lastOffset int64
 	var lastEpoch int32
+	var ts boxedTimestamp
 	flush := func(end int) {
 		pb := pendingBatch{
 			tp:    tp,
@@ -714,7 +715,7 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 			// slice is not regrown record by record.
 			batch = make(service.MessageBatch, 0, min(len(p.Records)-i, r.yieldBytes/max(recSize, 1)+1))
 		}
-		batch = append(batch, pm.message(rec))
+		batch = append(batch, pm.message(rec, &ts))
 		size += recSize
 		lastOffset, lastEpoch = rec.Offset, rec.LeaderEpoch
 		if !r.autoReplay {
@@ -756,15 +757,33 @@ type partitionMeta struct {
 // messages rebuilds the messages of a batch of records.
 func (pm *partitionMeta) messages(recs []*kgo.Record) service.MessageBatch {
 	batch := make(service.MessageBatch, len(recs))
+	var ts boxedTimestamp
 	for i, rec := range recs {
-		batch[i] = pm.message(rec)
+		batch[i] = pm.message(rec, &ts)
 	}
 	return batch
 }
 
+// boxedTimestamp keeps the boxed kafka_timestamp_* values of the last record
+// seen: records of one produce batch usually share their timestamp, so
+// consecutive messages share the boxes instead of allocating two each.
+type boxedTimestamp struct {
+	ms         int64
+	valid      bool
+	boxMs, sec any
+}
+
+func (b *boxedTimestamp) get(t time.Time) (ms, sec any) {
+	if m := t.UnixMilli(); !b.valid || m != b.ms {
+		b.ms, b.valid = m, true
+		b.boxMs, b.sec = m, t.Unix()
+	}
+	return b.boxMs, b.sec
+}
+
 // message copies a record into a message with kafka_* metadata and one
-// metadata entry per header.
-func (pm *partitionMeta) message(rec *kgo.Record) *service.Message {
+// metadata entry per header. ts carries boxed timestamps between calls.
+func (pm *partitionMeta) message(rec *kgo.Record, ts *boxedTimestamp) *service.Message {
 	msg := service.NewMessage(rec.Value)
 	for _, h := range rec.Headers {
 		msg.MetaSetMut(h.Key, string(h.Value))
@@ -774,8 +793,9 @@ func (pm *partitionMeta) message(rec *kgo.Record) *service.Message {
 	msg.MetaSetMut("kafka_partition", pm.partition)
 	msg.MetaSetMut("kafka_offset", rec.Offset)
 	msg.MetaSetMut("kafka_lag", max(pm.highWatermark-rec.Offset-1, 0))
-	msg.MetaSetMut("kafka_timestamp_ms", rec.Timestamp.UnixMilli())
-	msg.MetaSetMut("kafka_timestamp_unix", rec.Timestamp.Unix())
+	ms, sec := ts.get(rec.Timestamp)
+	msg.MetaSetMut("kafka_timestamp_ms", ms)
+	msg.MetaSetMut("kafka_timestamp_unix", sec)
 	msg.MetaSetMut("kafka_tombstone_message", rec.Value == nil)
 	return msg
 }

@@ -180,3 +180,31 @@ heartbeat_interval: 100ms
 		return c[0]+c[1] == 20
 	}, "commits of the static member")
 }
+
+// TestMessageMetadata: every kafka_* key with its type, timestamps right when
+// consecutive records share or change them, headers as metadata.
+func TestMessageMetadata(t *testing.T) {
+	pm := &partitionMeta{topic: "t", partition: int64(3), highWatermark: 10}
+	t0 := time.UnixMilli(1_700_000_000_123)
+	recs := []*kgo.Record{
+		{Key: []byte("k"), Value: []byte("v"), Offset: 4, Timestamp: t0, Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}},
+		{Value: []byte("v"), Offset: 5, Timestamp: t0},
+		{Offset: 6, Timestamp: t0.Add(1500 * time.Millisecond)},
+	}
+	batch := pm.messages(recs)
+	want := []map[string]any{
+		{"kafka_key": "k", "kafka_offset": int64(4), "kafka_lag": int64(5), "kafka_timestamp_ms": t0.UnixMilli(), "kafka_timestamp_unix": t0.Unix(), "kafka_tombstone_message": false, "h": "x"},
+		{"kafka_key": "", "kafka_offset": int64(5), "kafka_lag": int64(4), "kafka_timestamp_ms": t0.UnixMilli(), "kafka_timestamp_unix": t0.Unix(), "kafka_tombstone_message": false},
+		{"kafka_key": "", "kafka_offset": int64(6), "kafka_lag": int64(3), "kafka_timestamp_ms": t0.UnixMilli() + 1500, "kafka_timestamp_unix": t0.Unix() + 1, "kafka_tombstone_message": true},
+	}
+	for i, m := range batch {
+		got := map[string]any{}
+		require.NoError(t, m.MetaWalkMut(func(k string, v any) error {
+			got[k] = v
+			return nil
+		}))
+		w := want[i]
+		w["kafka_topic"], w["kafka_partition"] = "t", int64(3)
+		require.Equal(t, w, got, "message %d", i)
+	}
+}
