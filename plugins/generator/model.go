@@ -272,21 +272,20 @@ func (m *Model) setID() {
 	for i := 9; i < 16; i++ {
 		u[i] = byte(lo >> (8 * (15 - i)))
 	}
-	j := 0
 	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			m.idBuf[j] = '-'
-			j++
-		}
+		j := uuidHexAt[i]
 		m.idBuf[j], m.idBuf[j+1] = hexDigits[c>>4], hexDigits[c&15]
-		j += 2
 	}
+	m.idBuf[8], m.idBuf[13], m.idBuf[18], m.idBuf[23] = '-', '-', '-', '-'
 	// The string aliases idBuf: m.tx is only read by AppendJSON before the
 	// next setID.
 	m.tx.TransactionID = unsafe.String(&m.idBuf[0], 36)
 }
 
 const idMask = 1<<60 - 1
+
+// uuidHexAt is where each byte's two hex digits go in the canonical form.
+var uuidHexAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
 func splitmix(x uint64) uint64 {
 	x += 0x9e3779b97f4a7c15

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // TimeLayout is the wire form of event_time: RFC 3339, UTC, always six
@@ -77,21 +79,26 @@ const jsonSizeHint = 512
 func (t Transaction) MarshalJSON() ([]byte, error) { return t.AppendJSON(nil), nil }
 
 // appendString appends s as a JSON string. Plain ASCII, the common case, is
-// copied as is, checked eight bytes at a time; anything else goes through
+// copied as is, screened eight bytes at a time; anything else goes through
 // encoding/json for exact escaping.
 func appendString(b []byte, s string) []byte {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		_ = s[i+7]
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if needsEscape(x) {
-			return appendQuoted(b, s)
+	// A read-only view of s's bytes, so that eight of them load as one word.
+	p := unsafe.Slice(unsafe.StringData(s), len(s))
+	if len(p) >= 8 {
+		last := binary.LittleEndian.Uint64(p[len(p)-8:])
+		for len(p) > 8 && !mayNeedEscape(binary.LittleEndian.Uint64(p)) {
+			p = p[8:]
+		}
+		// What is left lies within the last eight bytes: one more word,
+		// overlapping, instead of a byte loop.
+		if len(p) <= 8 && !mayNeedEscape(last) {
+			p = nil
 		}
 	}
-	for ; i < len(s); i++ {
-		if !plainASCII[s[i]] {
-			return appendQuoted(b, s)
+	for _, c := range p {
+		if !plainASCII[c] {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
 		}
 	}
 	b = append(b, '"')
@@ -99,27 +106,24 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func appendQuoted(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
-}
-
 const (
 	lsb8 = 0x0101010101010101
 	msb8 = 0x8080808080808080
 )
 
-// needsEscape reports whether any of the eight bytes in x is not plainASCII
-// (SWAR: exact whenever no byte has its top bit set, and such bytes are
-// caught by the first term).
-func needsEscape(x uint64) bool {
-	zero := func(v uint64) uint64 { return (v - lsb8) &^ v }
-	m := x | (x-0x20*lsb8)&^x // non-ASCII or a control character
-	m |= zero(x ^ '"'*lsb8)
-	m |= zero(x ^ '\\'*lsb8)
-	m |= zero(x ^ '<'*lsb8)
-	m |= zero(x ^ '>'*lsb8)
-	m |= zero(x ^ '&'*lsb8)
+// mayNeedEscape screens eight bytes (SWAR): false means none needs
+// escaping; true means one may (it also flags space, '!', '#' and '='),
+// which the byte loop then decides. Each term flags bytes below n after an
+// XOR, exactly when no byte has its top bit set, and such bytes are flagged
+// by the first term.
+func mayNeedEscape(x uint64) bool {
+	m := (x-0x20*lsb8)&^x | x // control characters and non-ASCII
+	y := x ^ '"'*lsb8
+	m |= (y - 5*lsb8) &^ y // space ! " # &
+	y = x ^ '<'*lsb8
+	m |= (y - 3*lsb8) &^ y // < = >
+	y = x ^ '\\'*lsb8
+	m |= (y - lsb8) &^ y
 	return m&msb8 != 0
 }
 

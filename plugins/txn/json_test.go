@@ -22,17 +22,23 @@ func TestAppendAmountMatchesAppendText(t *testing.T) {
 	}
 }
 
-func TestNeedsEscapeIsExact(t *testing.T) {
-	// Every byte value at every position, among plain and non-plain
-	// neighbours (borrows must not hide or invent a hit).
-	for _, fill := range []byte{'a', ' ', '~', '!', '=', '?'} {
+func TestMayNeedEscapeNeverMissesAByte(t *testing.T) {
+	// Every byte value at every position, among neighbours that borrows
+	// could disturb: whatever needs escaping is flagged, and ids, digits
+	// and codes pass.
+	for _, fill := range []byte{'a', '0', '-', '~', '!', '=', '?', 0x7f, 0x80} {
 		for c := 0; c < 256; c++ {
 			for pos := 0; pos < 8; pos++ {
 				w := []byte(strings.Repeat(string(fill), 8))
 				w[pos] = byte(c)
-				require.Equal(t, !allPlain(w), needsEscape(word(w)), "byte %#x at %d among %q", c, pos, fill)
+				if !allPlain(w) {
+					require.True(t, mayNeedEscape(word(w)), "byte %#x at %d among %#x", c, pos, fill)
+				}
 			}
 		}
+	}
+	for _, s := range []string{"acc-0000", "12345678", "0b0c1d2e", "-3f40-41", "EURpayme", "generato", "_bank_tr"} {
+		require.False(t, mayNeedEscape(word([]byte(s))), s)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 200000 {
@@ -44,7 +50,9 @@ func TestNeedsEscapeIsExact(t *testing.T) {
 				w[i] = byte(r.IntN(256))
 			}
 		}
-		require.Equal(t, !allPlain(w), needsEscape(word(w)), "%q", w)
+		if !allPlain(w) {
+			require.True(t, mayNeedEscape(word(w)), "%q", w)
+		}
 	}
 }
 
