@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
@@ -65,6 +66,9 @@ type colWriter struct {
 	errs    []error
 	segment sync.WaitGroup
 	stopped bool
+	// slots lets GOMAXPROCS columns encode at once: more would only be
+	// time-sliced, each holding a zstd encoder and its buffers.
+	slots chan struct{}
 }
 
 // colTask is a stretch of rows of one window for one column.
@@ -78,6 +82,7 @@ type colTask struct {
 func newColWriter(out colOutput, codec compress.Codec, rowGroupRows, pageBytes int) *colWriter {
 	w := &colWriter{out: out, codec: codec, rowGroupRows: rowGroupRows, pageBytes: pageBytes,
 		tasks: make([]chan colTask, numCols), errs: make([]error, numCols)}
+	w.slots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	for c := range w.tasks {
 		w.tasks[c] = make(chan colTask, 4)
 		go w.column(c)
@@ -90,6 +95,7 @@ func newColWriter(out colOutput, codec compress.Codec, rowGroupRows, pageBytes i
 func (w *colWriter) column(c int) {
 	buf := make([]parquet.Value, colWriteChunk)
 	for t := range w.tasks[c] {
+		w.slots <- struct{}{}
 		for off := 0; off < len(t.rows) && w.errs[c] == nil; off += colWriteChunk {
 			part := t.rows[off:min(len(t.rows), off+colWriteChunk)]
 			for j, r := range part {
@@ -100,6 +106,7 @@ func (w *colWriter) column(c int) {
 		if t.flush && w.errs[c] == nil {
 			w.errs[c] = t.cw.Flush()
 		}
+		<-w.slots
 		clear(buf)
 		t.b.pending.Done()
 		w.segment.Done()
