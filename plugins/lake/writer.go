@@ -102,6 +102,10 @@ func (t *Table) writeGroups(ctx context.Context, groups map[string][]txn.Transac
 			rs = rs[n:]
 		}
 	}
+	// Largest first: the files are written in parallel and the commit
+	// waits for the last one, so a big partition started last would leave
+	// the other cores idle at the end (longest-processing-time order).
+	slices.SortFunc(jobs, func(a, b job) int { return len(b.rows) - len(a.rows) })
 	out := make([]DataFile, len(jobs))
 	errs := make([]error, len(jobs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
