@@ -2,6 +2,8 @@ package generator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -309,4 +311,48 @@ func TestSeedZeroIsRandom(t *testing.T) {
 		seeds[c.Seed] = true
 	}
 	require.Len(t, seeds, 3)
+}
+
+func TestNackedBatchReplaysSameBytesAndMetadata(t *testing.T) {
+	for _, metadata := range []string{"[kafka_key]", "[kafka_key, account_id, event_type]"} {
+		t.Run(metadata, func(t *testing.T) {
+			conf, err := generatorConfigSpec().ParseYAML(`
+rate: 0
+count: 50
+batch_size: 50
+accounts: 20
+metadata: `+metadata+`
+inject: {duplicate_rate: 0.1, invalid_rate: 0.1}
+`, nil)
+			require.NoError(t, err)
+			in, err := newGeneratorInput(conf, service.MockResources())
+			require.NoError(t, err)
+			ctx := context.Background()
+			first, ack, err := in.ReadBatch(ctx)
+			require.NoError(t, err)
+			require.Len(t, first, 50)
+			snapshot := func(b service.MessageBatch) []string {
+				var out []string
+				for _, m := range b {
+					body, err := m.AsBytes()
+					require.NoError(t, err)
+					meta := map[string]any{}
+					require.NoError(t, m.MetaWalkMut(func(k string, v any) error { meta[k] = v; return nil }))
+					out = append(out, fmt.Sprint(string(body), meta))
+				}
+				return out
+			}
+			want := snapshot(first)
+			// Downstream changing a message must not change the replay.
+			first[0].SetBytes([]byte("changed"))
+			first[0].MetaSetMut(MetaKafkaKey, "changed")
+			require.NoError(t, ack(ctx, errors.New("nope")))
+			again, ack2, err := in.ReadBatch(ctx)
+			require.NoError(t, err)
+			require.Equal(t, want, snapshot(again))
+			require.NoError(t, ack2(ctx, nil))
+			_, _, err = in.ReadBatch(ctx)
+			require.ErrorIs(t, err, service.ErrEndOfInput)
+		})
+	}
 }
