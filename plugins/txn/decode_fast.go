@@ -354,9 +354,12 @@ func decodeFast(data []byte, t *Transaction) bool {
 		return false
 	}
 
-	// Strings: the low-cardinality ones interned, the rest copied into one
-	// allocation (transaction_id on its own, as sets of ids outlive rows).
+	// Strings: the low-cardinality ones interned, the rest, transaction_id
+	// included, copied into one allocation a row (parquet_lake's sets of
+	// recent ids hold 16-byte keys, not the id strings, so no set keeps a
+	// row's strings alive).
 	var dst [nFields]*string
+	dst[fTransactionID] = &t.TransactionID
 	dst[fAccountID] = &t.AccountID
 	dst[fCounterpartyID] = &t.CounterpartyID
 	dst[fMerchantID] = &t.MerchantID
@@ -393,7 +396,6 @@ func decodeFast(data []byte, t *Transaction) bool {
 			}
 		}
 	}
-	t.TransactionID = string(data[start[fTransactionID]:end[fTransactionID]])
 	t.EventTime = et.UTC().Truncate(time.Microsecond)
 	t.Amount = amount
 	t.BalanceAfter = balance
