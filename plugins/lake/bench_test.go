@@ -130,6 +130,25 @@ func partitioned(rows []txn.Transaction) map[string][]txn.Transaction {
 	return groups
 }
 
+// benchWrite writes every group with write b.N times and reports file
+// bytes, CPU and rows per second.
+func benchWrite(b *testing.B, groups map[string][]txn.Transaction, write func(io.Writer, []txn.Transaction) error) {
+	var size int64
+	c0 := procCPU()
+	for n := 0; n < b.N; n++ {
+		size = 0
+		for _, g := range groups {
+			cw := &countingWriter{w: io.Discard}
+			require.NoError(b, write(cw, g))
+			size += cw.n
+		}
+	}
+	cpu := procCPU() - c0
+	b.ReportMetric(float64(size)/benchRows, "file-B/row")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+	b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
 // BenchmarkZstdLevels compares zstd levels on the benchmark rows: file
 // bytes per row against CPU per row (the basis of the lake's default).
 func BenchmarkZstdLevels(b *testing.B) {
@@ -140,19 +159,9 @@ func BenchmarkZstdLevels(b *testing.B) {
 	}{{"fastest", zstd.SpeedFastest}, {"default", zstd.SpeedDefault}, {"better", zstd.SpeedBetterCompression}} {
 		b.Run(c.name, func(b *testing.B) {
 			codec := &zstd.Codec{Level: c.level}
-			var size int64
-			c0 := procCPU()
-			for n := 0; n < b.N; n++ {
-				size = 0
-				for _, g := range groups {
-					cw := &countingWriter{w: io.Discard}
-					require.NoError(b, WriteParquet(cw, g, codec, 128<<10))
-					size += cw.n
-				}
-			}
-			cpu := procCPU() - c0
-			b.ReportMetric(float64(size)/benchRows, "file-B/row")
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
+			benchWrite(b, groups, func(w io.Writer, rows []txn.Transaction) error {
+				return WriteParquet(w, rows, codec, 128<<10)
+			})
 		})
 	}
 }
@@ -183,20 +192,9 @@ func BenchmarkWriteParquetPages(b *testing.B) {
 	codec, _ := Codec("zstd")
 	for _, size := range []int{256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			var total int64
-			c0 := procCPU()
-			for n := 0; n < b.N; n++ {
-				total = 0
-				for _, g := range groups {
-					cw := &countingWriter{w: io.Discard}
-					require.NoError(b, writeParquet(cw, g, codec, 128<<10, size))
-					total += cw.n
-				}
-			}
-			cpu := procCPU() - c0
-			b.ReportMetric(float64(total)/benchRows, "file-B/row")
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
-			b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			benchWrite(b, groups, func(w io.Writer, rows []txn.Transaction) error {
+				return writeParquet(w, rows, codec, 128<<10, size)
+			})
 		})
 	}
 }
