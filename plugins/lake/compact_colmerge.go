@@ -322,7 +322,7 @@ func mergeToTempRunCol(ctx context.Context, runs []mergeRun, dir string) (mergeR
 		return mergeRun{}, mergeStats{}, err
 	}
 	out := &tempColOutput{dir: dir}
-	w := newColWriter(out, &parquet.Snappy, tempRunRowGroupRows, tempRunPageBytes)
+	w := newColWriter(out, tempRunCodec, tempRunRowGroupRows, tempRunPageBytes)
 	st, err := mergeColumns(ctx, crs, w)
 	if err == nil && w.pw == nil && len(out.paths) == 0 {
 		// No rows: still one (empty) run file.
