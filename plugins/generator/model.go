@@ -263,25 +263,18 @@ func (m *Model) setID() {
 	x = x * 0xc4ceb9fe1a85ec53 & idMask
 	x ^= x >> 32
 	lo := m.r.Uint64()
-	// 60 bits around the version nibble, then the random half, each byte
-	// as two hex digits at a constant offset (no bounds checks).
+	var u [16]byte
+	// 60 bits around the version nibble.
+	u[0], u[1], u[2], u[3] = byte(x>>52), byte(x>>44), byte(x>>36), byte(x>>28)
+	u[4], u[5] = byte(x>>20), byte(x>>12)
+	u[6] = 0x40 | byte(x>>8)&0x0f
+	u[7] = byte(x)
+	binary.BigEndian.PutUint64(u[8:], lo)
+	u[8] = 0x80 | u[8]&0x3f
 	id := &m.idBuf
-	hex2(id[0:2], byte(x>>52))
-	hex2(id[2:4], byte(x>>44))
-	hex2(id[4:6], byte(x>>36))
-	hex2(id[6:8], byte(x>>28))
-	hex2(id[9:11], byte(x>>20))
-	hex2(id[11:13], byte(x>>12))
-	hex2(id[14:16], 0x40|byte(x>>8)&0x0f)
-	hex2(id[16:18], byte(x))
-	hex2(id[19:21], 0x80|byte(lo>>56)&0x3f)
-	hex2(id[21:23], byte(lo>>48))
-	hex2(id[24:26], byte(lo>>40))
-	hex2(id[26:28], byte(lo>>32))
-	hex2(id[28:30], byte(lo>>24))
-	hex2(id[30:32], byte(lo>>16))
-	hex2(id[32:34], byte(lo>>8))
-	hex2(id[34:36], byte(lo))
+	for i, c := range u {
+		binary.LittleEndian.PutUint16(id[uuidHexAt[i]:], hexPairs[c])
+	}
 	id[8], id[13], id[18], id[23] = '-', '-', '-', '-'
 	// The string aliases idBuf: m.tx is only read by AppendJSON before the
 	// next setID.
@@ -290,10 +283,8 @@ func (m *Model) setID() {
 
 const idMask = 1<<60 - 1
 
-// hex2 writes c as two lower-case hex digits to dst[0:2].
-func hex2(dst []byte, c byte) {
-	binary.LittleEndian.PutUint16(dst, hexPairs[c])
-}
+// uuidHexAt is where each byte's two hex digits go in the canonical form.
+var uuidHexAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
 // hexPairs holds each byte's two hex digits, first digit in the low byte.
 var hexPairs = func() (t [256]uint16) {
