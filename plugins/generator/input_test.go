@@ -215,8 +215,8 @@ transaction_generator:
 				byAccount[tx.AccountID] = append(byAccount[tx.AccountID], m)
 			}
 			require.Positive(t, injected)
-			// Messages of one account may share metadata: a write to one
-			// must not show in another.
+			// A write to one message's metadata must not show in another
+			// of the same account.
 			for id, ms := range byAccount {
 				if len(ms) < 2 {
 					continue

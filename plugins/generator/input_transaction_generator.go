@@ -269,7 +269,7 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 				Default(1).
 				LintRule(`root = if this < 1 { [ "shard_count must be >= 1" ] }`),
 			service.NewStringListField(tgFieldMetadata).
-				Description("Metadata keys set on every message, among `"+MetaKafkaKey+"`, `"+MetaAccountID+"` and `"+MetaEventType+"`. Without `"+MetaEventType+"` the messages of one account share one metadata map (copied on write), which is faster (up to 65536 accounts per shard); an empty list is fastest. The injection markers are set regardless.").
+				Description("Metadata keys set on every message, among `"+MetaKafkaKey+"`, `"+MetaAccountID+"` and `"+MetaEventType+"`. Each key costs a metadata entry on every message; an empty list is fastest. The injection markers are set regardless.").
 				Default(stringsAny(metaKeys)).
 				LintRule(amongLint(tgFieldMetadata, metaKeys)),
 			service.NewAutoRetryNacksToggleField(),
@@ -456,7 +456,6 @@ type generatorInput struct {
 	meta       metaMask
 
 	// Owned by the ReadBatch goroutine.
-	templates []*service.Message // see message
 	emitted   int64
 	started   time.Time
 	avgSize   int
@@ -513,43 +512,6 @@ func setMeta(msg *service.Message, m *Model, mask metaMask, mm msgMeta) {
 	}
 }
 
-// maxTemplates bounds the per-account message templates (about 500 bytes
-// each).
-const maxTemplates = 1 << 16
-
-// newTemplates returns the template slots when the metadata of ordinary
-// events depends on the account alone and the accounts are few enough.
-func newTemplates(mask metaMask, accounts int) []*service.Message {
-	if mask == 0 || mask&metaEventType != 0 || accounts > maxTemplates {
-		return nil
-	}
-	return make([]*service.Message, accounts)
-}
-
-// message returns a new message with body b and the metadata of mm.
-//
-// A metadata map and its inserts cost about as much as the message itself.
-// When the metadata depends on the account alone, each account has a
-// template message carrying it, and each event's message is a shallow copy
-// of its template: Benthos shares the map and copies it only when
-// downstream writes to it.
-func (g *generatorInput) message(b []byte, mm msgMeta) *service.Message {
-	if g.templates == nil || mm.injected != InjNone {
-		msg := service.NewMessage(b)
-		setMeta(msg, g.model, g.meta, mm)
-		return msg
-	}
-	t := g.templates[mm.account]
-	if t == nil {
-		t = service.NewMessage(nil)
-		setMeta(t, g.model, g.meta, mm)
-		g.templates[mm.account] = t
-	}
-	msg := t.Copy()
-	msg.SetBytes(b)
-	return msg
-}
-
 func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*generatorInput, error) {
 	rate, err := conf.FieldFloat(tgFieldRate)
 	if err != nil {
@@ -600,7 +562,6 @@ func newGeneratorInput(conf *service.ParsedConfig, mgr *service.Resources) (*gen
 		replayNack: replay,
 		log:        mgr.Logger(),
 		meta:       meta,
-		templates:  newTemplates(meta, model.Accounts()),
 		avgSize:    400,
 		mEvents:    mgr.Metrics().NewCounter("generator_events_total", "type", "fraud_scenario"),
 		mInjected:  mgr.Metrics().NewCounter("generator_injected_total", "kind"),
@@ -714,7 +675,9 @@ func (g *generatorInput) send(sb *sentBatch) (service.MessageBatch, service.AckF
 	for i, end := range sb.ends {
 		body := sb.arena[start:end:end]
 		start = end
-		batch[i] = g.message(body, sb.metas[i])
+		msg := service.NewMessage(body)
+		setMeta(msg, g.model, g.meta, sb.metas[i])
+		batch[i] = msg
 	}
 	g.ackMu.Lock()
 	g.inFlight++
