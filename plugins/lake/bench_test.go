@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
@@ -152,13 +153,16 @@ func benchWrite(b *testing.B, groups map[string][]txn.Transaction, write func(io
 // BenchmarkZstdLevels compares zstd levels on the benchmark rows: file
 // bytes per row against CPU per row (the basis of the lake's default).
 func BenchmarkZstdLevels(b *testing.B) {
-	groups := partitioned(testRows("bench", benchRows, 3))
+	groups := partitioned(generatorRows(b, benchRows))
 	for _, c := range []struct {
 		name  string
 		level zstd.Level
-	}{{"fastest", zstd.SpeedFastest}, {"default", zstd.SpeedDefault}, {"better", zstd.SpeedBetterCompression}} {
+	}{{"fastest", zstd.SpeedFastest}, {"fastest-entropy", 0}, {"default", zstd.SpeedDefault}, {"better", zstd.SpeedBetterCompression}} {
 		b.Run(c.name, func(b *testing.B) {
-			codec := &zstd.Codec{Level: c.level}
+			var codec compress.Codec = &zstd.Codec{Level: c.level}
+			if c.level == 0 {
+				codec = fastZstd
+			}
 			benchWrite(b, groups, func(w io.Writer, rows []txn.Transaction) error {
 				return WriteParquet(w, rows, codec, 128<<10)
 			})

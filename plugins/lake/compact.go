@@ -564,7 +564,7 @@ func (t *Table) compactPartition(ctx context.Context, p *compactPlan, o CompactO
 		return nil, st, err
 	}
 	st.duplicates = dups
-	codec, err := compactCodec(o.Compression)
+	codec, err := Codec(o.Compression)
 	if err != nil {
 		return nil, st, err
 	}

@@ -29,32 +29,6 @@ type WriteOptions struct {
 	Compression string
 }
 
-// Compressions lists the supported codec names.
-// LZ4 is left out: parquet-go v0.32.0 writes LZ4_RAW files it cannot read
-// back (a DELTA_LENGTH_BYTE_ARRAY decode error), and the lake must be
-// readable by its own compactor.
-var Compressions = []string{"zstd", "snappy", "gzip", "none"}
-
-// Codec returns the parquet-go codec of a compression name. zstd is
-// parquet-go's default level (SpeedDefault): BenchmarkZstdLevels measured
-// SpeedFastest at about 0.4 us less CPU per row (roughly 5% of the
-// output's cost per row) but files a third larger (42.6 vs 32.2 B/row), a
-// cost every later scan and the object store pay; SpeedBetterCompression
-// saves a further quarter of the bytes for almost twice the CPU.
-func Codec(name string) (compress.Codec, error) {
-	switch name {
-	case "", "zstd":
-		return &parquet.Zstd, nil
-	case "snappy":
-		return &parquet.Snappy, nil
-	case "gzip":
-		return &parquet.Gzip, nil
-	case "none", "uncompressed":
-		return &parquet.Uncompressed, nil
-	}
-	return nil, fmt.Errorf("unknown compression %q (want one of %v)", name, Compressions)
-}
-
 // RowBytes estimates the in-memory size of a row, for buffer accounting
 // and byte-based file rolling.
 func RowBytes(t *txn.Transaction) int64 {
