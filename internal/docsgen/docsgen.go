@@ -28,6 +28,7 @@ var DefaultNames = []string{
 	"parquet_lake",
 	"lake_compact",
 	"prometheus",
+	"line_chunks",
 }
 
 // Kind directories, one per component kind (dir/<kind>s/<name>.md).
@@ -36,6 +37,7 @@ const (
 	KindOutput    = "output"
 	KindProcessor = "processor"
 	KindMetric    = "metric"
+	KindScanner   = "scanner"
 )
 
 type walker struct {
@@ -45,10 +47,10 @@ type walker struct {
 
 // Write renders one markdown file per component of env whose name is in names
 // (DefaultNames when none are given) into dir/inputs, dir/outputs,
-// dir/processors and dir/metrics. A name registered under several kinds (for
-// example an input and an output) gets one file per kind. It fails if a name
-// matches no input, output, processor or metrics exporter of env, so a missing
-// registration (blank import) is caught rather than silently undocumented.
+// dir/processors, dir/metrics and dir/scanners. A name registered under
+// several kinds (for example an input and an output) gets one file per kind.
+// It fails if a name matches no component of env, so a missing registration
+// (blank import) is caught rather than silently undocumented.
 func Write(dir string, env *service.Environment, names ...string) error {
 	if env == nil {
 		return errors.New("docsgen: nil environment")
@@ -66,6 +68,7 @@ func Write(dir string, env *service.Environment, names ...string) error {
 		{KindOutput, env.WalkOutputs},
 		{KindProcessor, env.WalkProcessors},
 		{KindMetric, env.WalkMetrics},
+		{KindScanner, env.WalkScanners},
 	}
 
 	var errs []error
