@@ -123,7 +123,7 @@ func TestWriteErrors(t *testing.T) {
 		wantErr string
 	}{
 		{name: "unknown component", env: testEnv(t), names: []string{"thing", "nope"}, wantErr: "not registered in the environment: nope"},
-		{name: "defaults missing from empty env", env: service.NewEmptyEnvironment(), wantErr: "lake_compact, parquet_lake, redpanda, transaction_generator, transaction_validate"},
+		{name: "defaults missing from empty env", env: service.NewEmptyEnvironment(), wantErr: "lake_compact, line_chunks, parquet_lake, redpanda, transaction_generator, transaction_validate"},
 		// WalkMetrics lists global exporters even for an empty environment,
 		// whose provider cannot render them: an error, not a panic.
 		{name: "global exporter, foreign env", env: service.NewEmptyEnvironment(), names: []string{"prometheus"}, wantErr: "metric prometheus: rendering spec"},
