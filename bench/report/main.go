@@ -18,8 +18,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/trstream/trstream/internal/peakrss"
 )
 
 // Row is one line of the results table.
@@ -162,13 +163,10 @@ func (e *env) run(ctx context.Context, extraEnv []string, name string, args ...s
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
-	err := cmd.Run()
-	res := result{elapsed: time.Since(start), stdout: out.String()}
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			res.maxRSS = ru.Maxrss * 1024
-		}
-	}
+	// Not ru_maxrss: for a child of this (large) process it reports this
+	// process's memory; see internal/peakrss.
+	peak, err := peakrss.Run(cmd)
+	res := result{elapsed: time.Since(start), stdout: out.String(), maxRSS: peak}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLines(errb.String(), 5))
 	}

@@ -1,12 +1,12 @@
 package lake
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,13 +14,14 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
+	"github.com/trstream/trstream/internal/peakrss"
 	"github.com/trstream/trstream/plugins/txn"
 )
 
 // TestRSSOpenPartitions measures the peak RSS of parquet_lake with 1,000
 // partitions open at once (partition_by [event_date, account_id], 1,000
 // accounts, one day), default memory settings, in a child process whose
-// ru_maxrss is read after it exits. The bound is 512 MiB.
+// VmHWM is sampled until it exits. The bound is 512 MiB.
 //
 //	TRSTREAM_BENCH_RSS=1 [TRSTREAM_BENCH_RSS_ROWS=2000000] \
 //	  go test ./plugins/lake -run TestRSSOpenPartitions -v
@@ -36,11 +37,13 @@ func TestRSSOpenPartitions(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestRSSChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "TRSTREAM_RSS_CHILD="+dir, "TRSTREAM_RSS_CHILD_ROWS="+rows,
 		"TRSTREAM_RSS_CHILD_EXTRA="+os.Getenv("TRSTREAM_BENCH_RSS_LAKE"))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-	t.Log(string(out))
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	mib := ru.Maxrss / 1024
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	peak, err := peakrss.Run(cmd) // not ru_maxrss, which counts this process
+	out := buf.String()
+	require.NoError(t, err, out)
+	t.Log(out)
+	mib := peak >> 20
 	t.Logf("rss: peak %d MiB with 1000 open partitions (%s rows)", mib, rows)
 
 	tbl := openLake(t, dir, S3Options{}, WithPartitionBy([]string{KeyEventDate, "account_id"}))
