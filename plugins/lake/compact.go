@@ -1099,11 +1099,7 @@ func (t *Table) cleanOrphansOnce(ctx context.Context, olderThan time.Duration) (
 	if err != nil {
 		return nil, err
 	}
-	tbl, err := t.reload(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := t.fs(ctx, tbl)
+	tbl, fs, err := t.reloadFS(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,60 @@ func TestParquetLakeDedupeAcrossOffsets(t *testing.T) {
 	assert.Equal(t, expectedOffsets("tx", len(twice), 0), offs)
 }
 
+// TestParquetLakeDedupeAcrossRestart: events committed by one run and
+// produced again after a restart, at offsets above the committed ones (or
+// with no Kafka metadata at all), land once: the new run's id window starts
+// with the newest committed ids.
+func TestParquetLakeDedupeAcrossRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		topic        string
+		first, again int
+	}{
+		{"kafka offsets above the committed ones", "tx", 0, 1000},
+		{"no kafka metadata", "", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rows := testRows("rs", 300, 3)
+			runStream(t, rows[:200], tc.topic, tc.first, lakeOutYAML(dir, ""))
+			runStream(t, rows, tc.topic, tc.again, lakeOutYAML(dir, ""))
+			tbl := openLake(t, dir, S3Options{})
+			assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
+		})
+	}
+}
+
+// With a window too small to hold the first run, the oldest ids are the
+// ones forgotten: the newest committed rows are what RecentIDs returns.
+func TestRecentIDsNewestLast(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("rn", 200, 2)
+	runStream(t, rows[:100], "", 0, lakeOutYAML(dir, ""))
+	runStream(t, rows[100:], "", 0, lakeOutYAML(dir, ""))
+	tbl := openLake(t, dir, S3Options{})
+	all, err := tbl.RecentIDs(context.Background(), 1_000)
+	require.NoError(t, err)
+	require.Len(t, all, 200)
+	newest, err := tbl.RecentIDs(context.Background(), 50)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(newest), 50)
+	last := map[idKey]bool{}
+	for _, r := range rows[100:] {
+		last[keyOf(r.TransactionID)] = true
+	}
+	for _, k := range newest[len(newest)-50:] {
+		assert.True(t, last[k], "a RecentIDs tail id is not from the newest run")
+	}
+	w := newIDWindow(50)
+	for _, k := range all {
+		w.add(k, 50)
+	}
+	for _, r := range rows[:100] {
+		assert.False(t, w.has(keyOf(r.TransactionID)), "an id of the older run outlived a full window")
+	}
+}
+
 func TestConcurrentCommitters(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

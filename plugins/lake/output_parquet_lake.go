@@ -66,7 +66,7 @@ Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) an
 
 A batch is acknowledged only once the snapshot holding its rows is committed, so consumer offsets never advance past data that is not durable. Many batches wait for the same commit: keep `+"`max_in_flight`"+` high (default 64) so the input keeps flowing while a commit is in progress.
 
-Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; compaction removes any duplicate older than the window.
+Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window.
 
 Files that were written but never committed (a crash between the two) are invisible to the table; `+"`trstream lake`"+` tooling and `+"`CleanOrphans`"+` delete them.
 
@@ -341,13 +341,22 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	o.tbl = tbl
 	o.skip = offs
 	o.seen = newIDWindow(o.cfg.dedupeWindow)
+	// Warm the id window from the newest committed rows, so an event
+	// produced again across this restart (or a rebalance) still lands once.
+	if recent, err := tbl.RecentIDs(ctx, o.cfg.dedupeWindow); err != nil {
+		o.log.Warnf("parquet_lake: id window starts empty: %v", err)
+	} else {
+		for _, k := range recent {
+			o.seen.add(k, o.cfg.dedupeWindow)
+		}
+	}
 	o.open = newGen(nil)
 	o.wake = make(chan struct{}, 1)
 	o.closing = make(chan struct{})
 	o.loopDone = make(chan struct{})
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	go o.loop()
-	o.log.Infof("parquet_lake: writing to %s (%d committed topic partitions)", o.cfg.loc, len(offs.Sorted()))
+	o.log.Infof("parquet_lake: writing to %s (%d committed topic partitions, %d recent ids)", o.cfg.loc, len(offs.Sorted()), len(o.seen.ring))
 	return nil
 }
 

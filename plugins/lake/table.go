@@ -194,6 +194,16 @@ func (t *Table) reload(ctx context.Context) (*table.Table, error) {
 
 func (t *Table) fs(ctx context.Context, tbl *table.Table) (iceio.IO, error) { return tbl.FS(ctx) }
 
+// reloadFS reloads the table and opens its file IO, for walks of manifests.
+func (t *Table) reloadFS(ctx context.Context) (*table.Table, iceio.IO, error) {
+	tbl, err := t.reload(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := t.fs(ctx, tbl)
+	return tbl, fs, err
+}
+
 // currentFiles lists the data files of tbl's current snapshot.
 func (t *Table) currentFiles(ctx context.Context, tbl *table.Table) ([]iceberg.DataFile, error) {
 	snap := tbl.CurrentSnapshot()

@@ -1,0 +1,116 @@
+package lake
+
+import (
+	"context"
+	"io"
+
+	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/parquet-go/parquet-go"
+)
+
+// maxWarmSnapshots bounds how far back RecentIDs walks the history.
+const maxWarmSnapshots = 500
+
+// RecentIDs returns the transaction ids of the newest appended rows, oldest
+// first: the whole files added by the newest append snapshots of the
+// current history, until at least n ids, maxWarmSnapshots snapshots or the
+// start of the history. A writer warms its id window with them on start, so
+// an event produced again across its restart or a rebalance still lands
+// once. Compaction snapshots add no new ids and are passed over; a file that
+// can no longer be read (replaced, then expired) is skipped, as warming is
+// best effort and compaction removes what it misses.
+func (t *Table) RecentIDs(ctx context.Context, n int) ([]idKey, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	ctx = t.ctx(ctx)
+	tbl, fs, err := t.reloadFS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var perSnap [][]idKey // newest snapshot first
+	total := 0
+	md := tbl.Metadata()
+	s := tbl.CurrentSnapshot()
+	for i := 0; s != nil && total < n && i < maxWarmSnapshots; i++ {
+		if s.Summary != nil && s.Summary.Operation == table.OpAppend {
+			ids, err := t.addedIDs(ctx, fs, s)
+			if err != nil {
+				return nil, err
+			}
+			perSnap = append(perSnap, ids)
+			total += len(ids)
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = md.SnapshotByID(*s.ParentSnapshotID)
+	}
+	out := make([]idKey, 0, total)
+	for i := len(perSnap) - 1; i >= 0; i-- {
+		out = append(out, perSnap[i]...)
+	}
+	return out, nil
+}
+
+// addedIDs reads the transaction_id column of the data files snapshot s
+// added (its own manifests' ADDED entries).
+func (t *Table) addedIDs(ctx context.Context, fs iceio.IO, s *table.Snapshot) ([]idKey, error) {
+	mans, err := s.Manifests(fs)
+	if err != nil {
+		return nil, err
+	}
+	var ids []idKey
+	for _, m := range mans {
+		if m.ManifestContent() != iceberg.ManifestContentData || m.SnapshotID() != s.SnapshotID {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Status() != iceberg.EntryStatusADDED {
+				continue
+			}
+			rel, ok := t.loc.Rel(e.DataFile().FilePath())
+			if !ok {
+				continue
+			}
+			ids, _ = t.fileIDs(ctx, rel, ids) // unreadable: skipped, see RecentIDs
+		}
+	}
+	return ids, nil
+}
+
+// fileIDs appends the transaction ids of one data file, reading only that
+// column.
+func (t *Table) fileIDs(ctx context.Context, rel string, ids []idKey) ([]idKey, error) {
+	r, err := t.store.Open(ctx, rel)
+	if err != nil {
+		return ids, err
+	}
+	defer r.Close()
+	f, err := parquet.OpenFile(io.NewSectionReader(r, 0, r.Size()), r.Size(), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return ids, err
+	}
+	leaf, ok := f.Schema().Lookup("transaction_id")
+	if !ok {
+		return ids, nil
+	}
+	c := colReader{f: f, col: leaf.ColumnIndex}
+	defer c.close()
+	var vals []parquet.Value
+	for {
+		vals, err = c.read(vals[:0], 4096)
+		for _, v := range vals {
+			ids = append(ids, keyOf(string(v.ByteArray())))
+		}
+		if err != nil || len(vals) == 0 {
+			return ids, err
+		}
+	}
+}
