@@ -342,6 +342,16 @@ func (o *lakeOutput) commit(g *gen) {
 		o.log.Errorf("parquet_lake: giving up commit of %d rows: %v", g.rows, err)
 	}
 
+	// The ids other writers of the group landed meanwhile: an event of a
+	// partition that a rebalance moves here may come again.
+	var foreign []idKey
+	if err == nil || fenced != nil {
+		var ferr error
+		if foreign, ferr = o.tbl.ForeignIDs(o.ctx); ferr != nil {
+			o.log.Warnf("parquet_lake: ids of other writers not read: %v", ferr)
+		}
+	}
+
 	o.mu.Lock()
 	if err == nil || fenced != nil {
 		// Whatever is committed, by this writer or another one of the
@@ -349,6 +359,9 @@ func (o *lakeOutput) commit(g *gen) {
 		// outage makes the input replay from older consumer offsets).
 		for _, e := range tableOffs.Sorted() {
 			o.skip.Set(e.Topic, e.Partition, e.NextOffset)
+		}
+		for _, k := range foreign {
+			o.seen.add(k, o.cfg.dedupeWindow)
 		}
 		if err == nil {
 			for k := range g.ids {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -127,6 +129,103 @@ func TestRecentIDsNewestLast(t *testing.T) {
 	for _, r := range rows[:100] {
 		assert.False(t, w.has(keyOf(r.TransactionID)), "an id of the older run outlived a full window")
 	}
+}
+
+// TestForeignIDs: after its own commits, a writer learns the ids that
+// other writers appended since it last looked, and not its own or a
+// compaction's.
+func TestForeignIDs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := openLake(t, dir, S3Options{})
+	b := openLake(t, dir, S3Options{})
+	appendRows := func(tbl *Table, prefix string, n int) []string {
+		rows := testRows(prefix, n, 1)
+		files, err := tbl.WriteFiles(ctx, rows, WriteOptions{})
+		require.NoError(t, err)
+		require.NoError(t, tbl.Append(ctx, files, nil))
+		return ids(rows)
+	}
+	want := func(idss ...[]string) []idKey {
+		var out []idKey
+		for _, ids := range idss {
+			for _, id := range ids {
+				out = append(out, keyOf(id))
+			}
+		}
+		return out
+	}
+
+	got, err := a.ForeignIDs(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got, "before RecentIDs")
+	first := appendRows(b, "b1", 10)
+	recent, err := a.RecentIDs(ctx, 1000)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want(first), recent)
+
+	b2 := appendRows(b, "b2", 7)
+	mine := appendRows(a, "a1", 5)
+	b3 := appendRows(b, "b3", 3) // after a's last load: not seen yet
+	got, err = a.ForeignIDs(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want(b2), got)
+	assert.NotContains(t, got, keyOf(mine[0]))
+
+	// A compaction's replace adds no ids; b3 shows up after a's next commit.
+	opts := DefaultCompactOptions()
+	opts.MinInputFiles = 2
+	rep, err := Compact(ctx, b, opts)
+	require.NoError(t, err)
+	require.Positive(t, rep.FilesIn, "nothing compacted")
+	appendRows(a, "a2", 2)
+	got, err = a.ForeignIDs(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want(b3), got)
+	got, err = a.ForeignIDs(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+}
+
+// TestParquetLakeDedupeAfterOtherWriter: writer A runs; writer B lands
+// events X; after A's next commit, X coming to A (as after a rebalance that
+// moved X's partition from B to A, at new offsets) is skipped.
+func TestParquetLakeDedupeAfterOtherWriter(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("ow", 150, 2)
+	y1, y2, x := rows[:50], rows[50:100], rows[100:]
+
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	produce, err := sb.AddBatchProducerFunc()
+	require.NoError(t, err)
+	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
+	a, err := sb.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	// A batch is acked once its commit landed, so each call returns after
+	// one of A's commits.
+	send := func(rows []txn.Transaction) {
+		t.Helper()
+		batch := make(service.MessageBatch, len(rows))
+		for i := range rows {
+			batch[i] = service.NewMessage(rows[i].AppendJSON(nil))
+		}
+		require.NoError(t, produce(ctx, batch))
+	}
+
+	send(y1)
+	runStream(t, x, "", 0, lakeOutYAML(dir, "")) // writer B
+	send(y2)                                     // A's commit reads B's ids
+	send(x)
+	require.NoError(t, a.Stop(ctx))
+	require.NoError(t, <-done)
+
+	tbl := openLake(t, dir, S3Options{})
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
 }
 
 func TestConcurrentCommitters(t *testing.T) {

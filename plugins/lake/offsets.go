@@ -20,6 +20,9 @@ const (
 	// PropCommitID is unique per logical commit; it lets a writer whose
 	// commit outcome was unknown find out whether it landed.
 	PropCommitID = "trstream.commit-id"
+	// PropWriterID names the Table (one per open) that made a snapshot, so
+	// a writer can tell the appends of others from its own.
+	PropWriterID = "trstream.writer-id"
 )
 
 // Next returns the next offset of a topic partition and whether one is

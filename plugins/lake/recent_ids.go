@@ -10,17 +10,17 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// maxWarmSnapshots bounds how far back RecentIDs walks the history.
+// maxWarmSnapshots bounds how far back a walk of the history goes.
 const maxWarmSnapshots = 500
 
 // RecentIDs returns the transaction ids of the newest appended rows, oldest
 // first: the whole files added by the newest append snapshots of the
 // current history, until at least n ids, maxWarmSnapshots snapshots or the
 // start of the history. A writer warms its id window with them on start, so
-// an event produced again across its restart or a rebalance still lands
-// once. Compaction snapshots add no new ids and are passed over; a file that
-// can no longer be read (replaced, then expired) is skipped, as warming is
-// best effort and compaction removes what it misses.
+// an event produced again across its restart still lands once. Compaction
+// snapshots add no new ids and are passed over; a file that can no longer
+// be read (replaced, then expired) is skipped, as warming is best effort and
+// compaction removes what it misses.
 func (t *Table) RecentIDs(ctx context.Context, n int) ([]idKey, error) {
 	if n <= 0 {
 		return nil, nil
@@ -30,12 +30,67 @@ func (t *Table) RecentIDs(ctx context.Context, n int) ([]idKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	cur := tbl.CurrentSnapshot()
+	ids, err := t.appendedIDs(ctx, fs, tbl, cur, func(*table.Snapshot) bool { return true },
+		func(_ *table.Snapshot, total int) bool { return total >= n })
+	if err == nil {
+		t.setIDsThrough(cur)
+	}
+	return ids, err
+}
+
+// ForeignIDs returns the ids that other writers appended between the
+// snapshot of the last RecentIDs or ForeignIDs call and the most recently
+// loaded table state, oldest first. A writer calls it after each commit
+// (which loads the table), so an event that another writer landed, and
+// that comes again after a rebalance moved its partition here, lands once.
+// Before any RecentIDs call it returns nothing.
+func (t *Table) ForeignIDs(ctx context.Context) ([]idKey, error) {
+	t.mu.Lock()
+	tbl, since, tracked := t.tbl, t.idsThrough, t.idsTracked
+	t.mu.Unlock()
+	if tbl == nil || !tracked {
+		return nil, nil
+	}
+	cur := tbl.CurrentSnapshot()
+	if cur == nil || cur.SnapshotID == since {
+		return nil, nil
+	}
+	ctx = t.ctx(ctx)
+	fs, err := t.fs(ctx, tbl)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := t.appendedIDs(ctx, fs, tbl, cur,
+		func(s *table.Snapshot) bool { return s.Summary.Properties[PropWriterID] != t.writerID },
+		func(s *table.Snapshot, _ int) bool { return s.SnapshotID == since })
+	if err == nil {
+		t.setIDsThrough(cur)
+	}
+	return ids, err
+}
+
+func (t *Table) setIDsThrough(s *table.Snapshot) {
+	t.mu.Lock()
+	t.idsTracked = true
+	if s != nil {
+		t.idsThrough = s.SnapshotID
+	}
+	t.mu.Unlock()
+}
+
+// appendedIDs walks the history back from s, reading the ids added by the
+// append snapshots that want accepts, until stop (given the snapshot about
+// to be read and the ids so far), maxWarmSnapshots or the history's start.
+// The ids come back oldest snapshot first.
+func (t *Table) appendedIDs(ctx context.Context, fs iceio.IO, tbl *table.Table, s *table.Snapshot,
+	want func(*table.Snapshot) bool, stop func(*table.Snapshot, int) bool,
+) ([]idKey, error) {
 	var perSnap [][]idKey // newest snapshot first
 	total := 0
 	md := tbl.Metadata()
-	s := tbl.CurrentSnapshot()
-	for i := 0; s != nil && total < n && i < maxWarmSnapshots; i++ {
-		if s.Summary != nil && s.Summary.Operation == table.OpAppend {
+	for i := 0; s != nil && i < maxWarmSnapshots && !stop(s, total); i++ {
+		if s.Summary != nil && s.Summary.Operation == table.OpAppend && want(s) {
 			ids, err := t.addedIDs(ctx, fs, s)
 			if err != nil {
 				return nil, err

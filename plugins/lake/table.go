@@ -91,8 +91,16 @@ type Table struct {
 	part  Partitioning
 	ident table.Identifier
 
+	// writerID marks this Table's snapshots (PropWriterID).
+	writerID string
+
 	mu  sync.Mutex
 	tbl *table.Table
+	// idsThrough is the newest snapshot whose appended ids were handed to
+	// the caller (RecentIDs, ForeignIDs; 0: the table had none), once
+	// idsTracked.
+	idsThrough int64
+	idsTracked bool
 }
 
 // Open opens the lake at loc, creating the Iceberg table
@@ -110,7 +118,7 @@ func Open(ctx context.Context, loc Location, opts ...Option) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{loc: loc, part: part, ident: catalog.ToIdentifier(Namespace, TableName)}
+	t := &Table{loc: loc, part: part, ident: catalog.ToIdentifier(Namespace, TableName), writerID: uuid.NewString()}
 	if loc.IsS3() {
 		if t.aws, err = awsConfig(ctx, loc.S3); err != nil {
 			return nil, err
@@ -412,7 +420,7 @@ func (t *Table) commit(ctx context.Context, build func(tbl *table.Table, tx *tab
 			return err
 		}
 		tx := tbl.NewTransaction()
-		if err := build(tbl, tx, iceberg.Properties{PropCommitID: commitID}); err != nil {
+		if err := build(tbl, tx, iceberg.Properties{PropCommitID: commitID, PropWriterID: t.writerID}); err != nil {
 			return err
 		}
 		newTbl, err := tx.Commit(ctx)
