@@ -95,17 +95,10 @@ func BenchmarkBareParquetWriter(b *testing.B) {
 		inBytes += int64(len(rows[i].AppendJSON(nil)) + 1)
 	}
 	codec, _ := Codec("zstd")
-	part, _ := ParsePartitioning(DefaultPartitionBy)
 	b.ResetTimer()
 	c0 := procCPU()
 	for n := 0; n < b.N; n++ {
-		groups := map[string][]txn.Transaction{}
-		for i := range rows {
-			dir, _ := part.Dir(&rows[i])
-			groups[dir] = append(groups[dir], rows[i])
-		}
-		for _, g := range groups {
-			SortByEventTime(g)
+		for _, g := range partitioned(rows) {
 			require.NoError(b, WriteParquet(io.Discard, g, codec, 128<<10))
 		}
 	}

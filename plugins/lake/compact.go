@@ -1110,23 +1110,18 @@ func (t *Table) cleanOrphansOnce(ctx context.Context, olderThan time.Duration) (
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range mans {
-			if seen[m.FilePath()] || m.ManifestContent() != iceberg.ManifestContentData {
-				continue
-			}
+		firstTime := func(m iceberg.ManifestFile) bool {
+			ok := !seen[m.FilePath()]
 			seen[m.FilePath()] = true
-			entries, err := m.FetchEntries(fs, true)
-			if err != nil {
-				return nil, err
+			return ok
+		}
+		err = eachLiveDataEntry(fs, mans, firstTime, func(e iceberg.ManifestEntry) {
+			if rel, ok := t.loc.Rel(e.DataFile().FilePath()); ok {
+				referenced[rel] = true
 			}
-			for _, e := range entries {
-				if e.Status() == iceberg.EntryStatusDELETED {
-					continue
-				}
-				if rel, ok := t.loc.Rel(e.DataFile().FilePath()); ok {
-					referenced[rel] = true
-				}
-			}
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	cutoff := time.Now().Add(-olderThan)

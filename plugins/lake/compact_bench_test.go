@@ -97,9 +97,9 @@ func BenchmarkCompact(b *testing.B) {
 		o.Retention = time.Hour
 		runtime.GC()
 		b.StartTimer()
-		start, cpu0 := time.Now(), cpuTime()
+		start, cpu0 := time.Now(), procCPU()
 		rep, err := Compact(ctx, tbl, o)
-		el, cpu := time.Since(start).Seconds(), (cpuTime() - cpu0).Seconds()
+		el, cpu := time.Since(start).Seconds(), (procCPU() - cpu0).Seconds()
 		b.StopTimer()
 		require.NoError(b, err)
 		require.EqualValues(b, rows, rep.RowsOut)
@@ -219,12 +219,4 @@ func TestCompactRSS(t *testing.T) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		require.Less(t, peak>>20, int64(512), "peak RSS above 512 MiB")
 	}
-}
-
-// cpuTime is the process's user+system CPU time so far: the benchmarks
-// share the machine, so CPU time is the steadier figure.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

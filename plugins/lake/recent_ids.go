@@ -118,26 +118,16 @@ func (t *Table) addedIDs(ctx context.Context, fs iceio.IO, s *table.Snapshot) ([
 		return nil, err
 	}
 	var ids []idKey
-	for _, m := range mans {
-		if m.ManifestContent() != iceberg.ManifestContentData || m.SnapshotID() != s.SnapshotID {
-			continue
+	own := func(m iceberg.ManifestFile) bool { return m.SnapshotID() == s.SnapshotID }
+	err = eachLiveDataEntry(fs, mans, own, func(e iceberg.ManifestEntry) {
+		if e.Status() != iceberg.EntryStatusADDED {
+			return
 		}
-		entries, err := m.FetchEntries(fs, true)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if e.Status() != iceberg.EntryStatusADDED {
-				continue
-			}
-			rel, ok := t.loc.Rel(e.DataFile().FilePath())
-			if !ok {
-				continue
-			}
+		if rel, ok := t.loc.Rel(e.DataFile().FilePath()); ok {
 			ids, _ = t.fileIDs(ctx, rel, ids) // unreadable: skipped, see RecentIDs
 		}
-	}
-	return ids, nil
+	})
+	return ids, err
 }
 
 // fileIDs appends the transaction ids of one data file, reading only that

@@ -231,22 +231,28 @@ func (t *Table) snapshotFiles(ctx context.Context, tbl *table.Table, snap *table
 		return nil, err
 	}
 	var out []iceberg.DataFile
+	err = eachLiveDataEntry(fs, mans, nil, func(e iceberg.ManifestEntry) { out = append(out, e.DataFile()) })
+	return out, err
+}
+
+// eachLiveDataEntry calls fn for every entry not marked deleted of the
+// data manifests in mans that keep accepts (nil: all of them).
+func eachLiveDataEntry(fs iceio.IO, mans []iceberg.ManifestFile, keep func(iceberg.ManifestFile) bool, fn func(iceberg.ManifestEntry)) error {
 	for _, m := range mans {
-		if m.ManifestContent() != iceberg.ManifestContentData {
+		if m.ManifestContent() != iceberg.ManifestContentData || (keep != nil && !keep(m)) {
 			continue
 		}
 		entries, err := m.FetchEntries(fs, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range entries {
-			if e.Status() == iceberg.EntryStatusDELETED {
-				continue
+			if e.Status() != iceberg.EntryStatusDELETED {
+				fn(e)
 			}
-			out = append(out, e.DataFile())
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (t *Table) toDataFile(df iceberg.DataFile) DataFile {
