@@ -15,7 +15,7 @@ const chaosRate = 2000 // events per second of the ingest pipeline in chaos runs
 // ingest pipeline runs, restarting it each time. Nothing may be lost or
 // land twice.
 func TestChaosKillLake(t *testing.T) {
-	kills := scaled(5)
+	kills := scaled(20) // issue 10: at least 20 kills while ingest runs
 	n := max(20_000, kills*3*chaosRate)
 	s := newStack(t, stackOpts{})
 	lk := s.startLake()

@@ -22,7 +22,7 @@
 //
 // Environment:
 //
-//	TRSTREAM_CHAOS_ITERATIONS  scales the kill counts (default: 5 lake kills)
+//	TRSTREAM_CHAOS_ITERATIONS  scales the kill counts (default: 20 lake kills)
 //	TRSTREAM_CHAOS_BIN         use this trstream binary instead of building one
 //	TRSTREAM_CHAOS_VERBOSE     log every child process's output, not only on failure
 package chaos

@@ -101,14 +101,15 @@ func iterations() int {
 	return max(n, 0)
 }
 
-// scaled is def, or def scaled by TRSTREAM_CHAOS_ITERATIONS/5 when set
-// (so TRSTREAM_CHAOS_ITERATIONS=20 quadruples every kill count).
+// scaled is def, or def scaled by TRSTREAM_CHAOS_ITERATIONS/20 when set
+// (the lake kills are 20 by default, so TRSTREAM_CHAOS_ITERATIONS=80
+// quadruples every kill count).
 func scaled(def int) int {
 	n := iterations()
 	if n == 0 {
 		return def
 	}
-	return max(1, def*n/5)
+	return max(1, def*n/20)
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
