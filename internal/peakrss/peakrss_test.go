@@ -5,9 +5,13 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 )
 
-// The child allocates and touches TRSTREAM_PEAKRSS_MB MiB, then exits.
+// The child allocates and touches TRSTREAM_PEAKRSS_MB MiB, holds it for
+// a moment, then exits. The hold is there because VmHWM is sampled: growth
+// in the last Interval before exit is not seen, and on a loaded CI machine
+// the sampler can be late by far more than Interval.
 func TestMain(m *testing.M) {
 	if v := os.Getenv("TRSTREAM_PEAKRSS_MB"); v != "" {
 		mb, _ := strconv.Atoi(v)
@@ -17,6 +21,7 @@ func TestMain(m *testing.M) {
 				b[i] = 1
 			}
 		}
+		time.Sleep(500 * time.Millisecond)
 		os.Exit(int(b[len(b)-4096]) - 1)
 	}
 	os.Exit(m.Run())
