@@ -835,7 +835,9 @@ func (w *compactWriter) open() error {
 	w.fw = fw
 	w.cw = &countingWriter{w: fw}
 	w.pw = parquet.NewGenericWriter[txn.Transaction](w.cw,
+		compactSchema,
 		parquet.Compression(w.codec),
+		parquet.DictionaryMaxBytes(compactDictMaxBytes),
 		parquet.MaxRowsPerRowGroup(int64(w.rowGroupRows)),
 		parquet.CreatedBy("trstream", "lake", ""),
 	)

@@ -37,6 +37,8 @@ type rowRef struct{ src, row int32 }
 type colBatch struct {
 	src [][][]parquet.Value
 	sel []rowRef
+	// seq numbers the windows from 1 in the order they are read.
+	seq int64
 	// pending counts the writer's tasks still reading the batch.
 	pending sync.WaitGroup
 }
@@ -67,14 +69,40 @@ type colMerger struct {
 	runs   []*colRun
 	step   []int // rows each run looks ahead to
 	counts []int
+	// ret holds the pages the runs read to their end.
+	ret pageRetirer
+	// written marks windows written after others still in flight;
+	// writtenUpTo is the last window up to which all are written.
+	written     map[int64]bool
+	writtenUpTo int64
 }
 
 func newColMerger(runs []*colRun) *colMerger {
-	m := &colMerger{runs: runs, step: make([]int, len(runs)), counts: make([]int, len(runs))}
+	m := &colMerger{runs: runs, step: make([]int, len(runs)), counts: make([]int, len(runs)), written: map[int64]bool{}}
 	for i := range m.step {
 		m.step[i] = max(colWindowRows/len(runs), 256)
 	}
+	for _, r := range runs {
+		for c := range r.cols {
+			r.cols[c].ret = &m.ret
+		}
+	}
 	return m
+}
+
+// recycle takes back batch b, written, releases the pages no window in
+// flight can hold and numbers b as the next window.
+func (m *colMerger) recycle(b *colBatch) {
+	if b.seq > 0 {
+		m.written[b.seq] = true
+		for m.written[m.writtenUpTo+1] {
+			delete(m.written, m.writtenUpTo+1)
+			m.writtenUpTo++
+		}
+		m.ret.releaseUpTo(m.writtenUpTo)
+	}
+	m.ret.seq++
+	b.seq = m.ret.seq
 }
 
 // plan sets m.counts to each run's rows in the next window and returns
@@ -263,6 +291,7 @@ func mergeColumns(ctx context.Context, runs []*colRun, sink colSink) (st mergeSt
 			if readErr = ctx.Err(); readErr != nil {
 				return
 			}
+			m.recycle(b)
 			ok, d, err := m.next(b)
 			if err != nil || !ok {
 				readErr = err

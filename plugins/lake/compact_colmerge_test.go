@@ -2,7 +2,9 @@ package lake
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/trstream/trstream/plugins/txn"
@@ -149,4 +152,185 @@ func TestMergeColumnsUnsorted(t *testing.T) {
 	require.NoError(t, err)
 	_, err = mergeColumns(context.Background(), crs, &keySink{})
 	require.ErrorIs(t, err, errUnsorted)
+}
+
+// TestMergeColumnsFullRows: runs of many small pages over several row
+// groups, merged column-wise into the compaction layout (pages go back to
+// parquet-go's pools once written), read back whole: every column of
+// every row is the row merge's.
+func TestMergeColumnsFullRows(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(8, 9))
+	base := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	var runs []mergeRun
+	for r := 0; r < 5; r++ {
+		rows := testRows(fmt.Sprintf("fullrows-%d", r), 3*colWindowRows/2, 1)
+		for i := range rows {
+			rows[i].EventTime = base.Add(time.Duration(rng.Int64N(int64(time.Hour))) / time.Microsecond * time.Microsecond)
+			if i%7 == 0 {
+				rows[i].CounterpartyID, rows[i].MerchantID = "", ""
+			}
+		}
+		SortByEventTime(rows)
+		// An exact duplicate of another run's row.
+		if r > 0 {
+			rows = append(rows, rows[0])
+			SortByEventTime(rows)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("run-%d.parquet", r))
+		fh, err := os.Create(p)
+		require.NoError(t, err)
+		pw := parquet.NewGenericWriter[txn.Transaction](fh, parquet.Compression(&parquet.Snappy),
+			parquet.MaxRowsPerRowGroup(10_000), parquet.PageBufferSize(4<<10))
+		_, err = pw.Write(rows)
+		require.NoError(t, err)
+		require.NoError(t, pw.Close())
+		require.NoError(t, fh.Close())
+		runs = append(runs, tempMergeRun(p))
+	}
+
+	srcs, names, err := openMergeRuns(runs)
+	require.NoError(t, err)
+	var want []txn.Transaction
+	_, err = mergeRuns(ctx, srcs, names, func(b []txn.Transaction) error {
+		want = append(want, b...)
+		return nil
+	})
+	require.NoError(t, err)
+
+	out, st, err := mergeToTempRunCol(ctx, runs, dir)
+	require.NoError(t, err)
+	require.NotZero(t, st.duplicates)
+	f, c, err := out.file()
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, columnarSchema(f))
+	got := make([]txn.Transaction, f.NumRows())
+	pr := parquet.NewGenericReader[txn.Transaction](f)
+	n, err := pr.Read(got)
+	if err != nil {
+		require.ErrorIs(t, err, io.EOF)
+	}
+	require.NoError(t, pr.Close())
+	require.Len(t, want, n)
+	for i := range want {
+		w, g := want[i], got[i]
+		require.True(t, w.EventTime.Equal(g.EventTime), "row %d", i)
+		w.EventTime, g.EventTime = time.Time{}, time.Time{}
+		require.Equal(t, w, g, "row %d", i)
+	}
+}
+
+// foreignRow is txn.Transaction's columns in another order: files of
+// another writer, which the row merge reads by column name.
+type foreignRow struct {
+	EventTime        time.Time  `parquet:"event_time,timestamp(microsecond)"`
+	TransactionID    string     `parquet:"transaction_id"`
+	Amount           txn.Amount `parquet:"amount,decimal(4:18)"`
+	AccountID        string     `parquet:"account_id"`
+	CounterpartyID   string     `parquet:"counterparty_id,optional"`
+	MerchantID       string     `parquet:"merchant_id,optional"`
+	MerchantCategory string     `parquet:"merchant_category,optional"`
+	Currency         string     `parquet:"currency"`
+	Type             string     `parquet:"type"`
+	Status           string     `parquet:"status"`
+	Channel          string     `parquet:"channel"`
+	Country          string     `parquet:"country"`
+	CardFingerprint  string     `parquet:"card_fingerprint,optional"`
+	BalanceAfter     txn.Amount `parquet:"balance_after,decimal(4:18)"`
+	IsFraud          bool       `parquet:"is_fraud"`
+	FraudScenario    string     `parquet:"fraud_scenario,optional"`
+	Source           string     `parquet:"source"`
+}
+
+// TestCompactForeignSchema: inputs whose columns are not in the lake's
+// order take the row merge, and come out in the compaction layout, with
+// a dictionary that outgrows compactDictMaxBytes falling back to PLAIN.
+func TestCompactForeignSchema(t *testing.T) {
+	ctx := context.Background()
+	defer func(n int64) { compactDictMaxBytes = n }(compactDictMaxBytes)
+	compactDictMaxBytes = 256
+	tbl := newCompactLake(t)
+	rows := testRows("foreign", 2000, 1)
+	for i := range rows {
+		rows[i].Type = txn.TypePayment
+		rows[i].Source = fmt.Sprintf("src-%d", i%500)
+	}
+	dir, _ := tbl.Partitioning().Dir(&rows[0])
+	var files []DataFile
+	for i := 0; i < 4; i++ {
+		chunk := slices.Clone(rows[i*500 : (i+1)*500])
+		SortByEventTime(chunk)
+		fr := make([]foreignRow, len(chunk))
+		for j, r := range chunk {
+			fr[j] = foreignRow{r.EventTime, r.TransactionID, r.Amount, r.AccountID, r.CounterpartyID, r.MerchantID, r.MerchantCategory,
+				r.Currency, r.Type, r.Status, r.Channel, r.Country, r.CardFingerprint, r.BalanceAfter, r.IsFraud, r.FraudScenario, r.Source}
+		}
+		rel := NewFilePath(dir)
+		fw, err := tbl.store.Create(ctx, rel)
+		require.NoError(t, err)
+		cw := &countingWriter{w: fw}
+		pw := parquet.NewGenericWriter[foreignRow](cw)
+		_, err = pw.Write(fr)
+		require.NoError(t, err)
+		require.NoError(t, pw.Close())
+		require.NoError(t, fw.Close())
+		files = append(files, DataFile{Path: tbl.store.URI(rel), Partition: PartitionOf(rel), Rows: int64(len(fr)), Bytes: cw.n})
+	}
+	require.NoError(t, tbl.Append(ctx, files, nil))
+
+	o := compactTestOpts()
+	o.MinFileSize, o.TargetFileSize = 1<<20, 1<<20
+	rep, err := Compact(ctx, tbl, o)
+	require.NoError(t, err)
+	require.Len(t, rep.Partitions, 1)
+	after, err := tbl.Files(ctx)
+	require.NoError(t, err)
+	require.Len(t, after, 1)
+	requireSortedFiles(t, tbl, filePaths(after))
+	requireSameRows(t, tbl, rows)
+	rel, _ := tbl.Location().Rel(after[0].Path)
+	r, err := tbl.store.Open(ctx, rel)
+	require.NoError(t, err)
+	defer r.Close()
+	f, err := openParquet(r, r.Size())
+	require.NoError(t, err)
+	require.True(t, columnarSchema(f))
+	encodings := map[string][]string{}
+	for _, c := range f.Metadata().RowGroups[0].Columns {
+		for _, e := range c.MetaData.Encoding {
+			encodings[c.MetaData.PathInSchema[0]] = append(encodings[c.MetaData.PathInSchema[0]], e.String())
+		}
+	}
+	assert.Contains(t, encodings["event_time"], "DELTA_BINARY_PACKED")
+	assert.Contains(t, encodings["amount"], "DELTA_BINARY_PACKED")
+	assert.Contains(t, encodings["status"], "RLE_DICTIONARY")
+	assert.Contains(t, encodings["source"], "PLAIN", "the dictionary fell back")
+	assert.EqualValues(t, len(rows), duckCount(t, localPaths(t, tbl, after)))
+	// DuckDB reads every layout the file mixes.
+	var sum int64
+	var sources, statuses, max string
+	for _, r := range rows {
+		sum += int64(r.Amount)
+		max = maxString(max, r.TransactionID)
+	}
+	db, err := sql.Open("duckdb", "")
+	require.NoError(t, err)
+	defer db.Close()
+	var gotSum int64
+	var gotMax string
+	require.NoError(t, db.QueryRow(fmt.Sprintf(`SELECT (sum(amount) * 10000)::BIGINT, max(transaction_id), count(DISTINCT source)::VARCHAR,
+		count(DISTINCT status)::VARCHAR FROM read_parquet('%s')`, localPaths(t, tbl, after)[0])).Scan(&gotSum, &gotMax, &sources, &statuses))
+	assert.Equal(t, sum, gotSum)
+	assert.Equal(t, max, gotMax)
+	assert.Equal(t, "500", sources)
+	assert.NotEqual(t, "0", statuses)
+}
+
+func maxString(a, b string) string {
+	if b > a {
+		return b
+	}
+	return a
 }

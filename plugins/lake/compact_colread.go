@@ -12,9 +12,11 @@ import (
 
 // Column-wise reading of compaction inputs. A merge reads each input one
 // column at a time into parquet.Values, which point into the decoded pages
-// (no per-row reflection, no string allocation). Pages are left to the
-// garbage collector rather than released to parquet-go's pools: values of
-// one window may still be being encoded while the next window is read.
+// (no per-row reflection, no string allocation). A page read to its end is
+// retired with the window being read; it goes back to parquet-go's buffer
+// pools once every window up to that one is written (values of a window
+// are still encoded while the next ones are read), so the next pages are
+// decoded into warm memory instead of fresh allocations.
 
 // colReader streams the values of one column of a Parquet file across its
 // row groups.
@@ -23,8 +25,45 @@ type colReader struct {
 	col   int
 	rg    int
 	pages parquet.Pages
+	page  parquet.Page
 	vr    parquet.ValueReader
 	eof   bool
+	// ret, if set, takes the pages read to their end.
+	ret *pageRetirer
+}
+
+// pageRetirer holds pages read to their end until the windows that may
+// hold their values are written.
+type pageRetirer struct {
+	// seq is the window being read.
+	seq   int64
+	pages []retiredPage
+}
+
+type retiredPage struct {
+	p   parquet.Page
+	seq int64
+}
+
+func (r *pageRetirer) retire(p parquet.Page) {
+	if r == nil {
+		return
+	}
+	r.pages = append(r.pages, retiredPage{p, r.seq})
+}
+
+// releaseUpTo releases the pages retired while windows up to seq were
+// read: windows up to seq are written.
+func (r *pageRetirer) releaseUpTo(seq int64) {
+	n := 0
+	for n < len(r.pages) && r.pages[n].seq <= seq {
+		parquet.Release(r.pages[n].p)
+		n++
+	}
+	if n > 0 {
+		r.pages = r.pages[:copy(r.pages, r.pages[n:])]
+		clear(r.pages[len(r.pages) : len(r.pages)+n])
+	}
 }
 
 // read appends the next n values to dst; fewer only at the end of the
@@ -44,6 +83,8 @@ func (c *colReader) read(dst []parquet.Value, n int) ([]parquet.Value, error) {
 		n -= k
 		if err == io.EOF || (k == 0 && err == nil) {
 			c.vr = nil
+			c.ret.retire(c.page)
+			c.page = nil
 		} else if err != nil {
 			return dst, err
 		}
@@ -74,7 +115,7 @@ func (c *colReader) nextPage() error {
 		if err != nil {
 			return err
 		}
-		c.vr = p.Values()
+		c.page, c.vr = p, p.Values()
 		return nil
 	}
 }
@@ -84,7 +125,9 @@ func (c *colReader) close() {
 		_ = c.pages.Close()
 		c.pages = nil
 	}
-	c.vr = nil
+	// A page still being read is left to the garbage collector: a
+	// window being written may hold its values.
+	c.vr, c.page = nil, nil
 }
 
 // Columns of the lake schema the merge orders rows by.

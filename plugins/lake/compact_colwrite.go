@@ -94,15 +94,22 @@ func newColWriter(out colOutput, codec compress.Codec, rowGroupRows, pageBytes i
 // acknowledges them.
 func (w *colWriter) column(c int) {
 	buf := make([]parquet.Value, colWriteChunk)
+	var cols [][]parquet.Value // the batch's column c, by slot
 	for t := range w.tasks[c] {
 		w.slots <- struct{}{}
+		cols = cols[:0]
+		for _, s := range t.b.src {
+			cols = append(cols, s[c])
+		}
 		for off := 0; off < len(t.rows) && w.errs[c] == nil; off += colWriteChunk {
 			part := t.rows[off:min(len(t.rows), off+colWriteChunk)]
+			buf := buf[:len(part)]
 			for j, r := range part {
-				buf[j] = t.b.src[r.src][c][r.row]
+				buf[j] = cols[r.src][r.row]
 			}
-			_, w.errs[c] = t.cw.WriteRowValues(buf[:len(part)])
+			_, w.errs[c] = t.cw.WriteRowValues(buf)
 		}
+		clear(cols)
 		if t.flush && w.errs[c] == nil {
 			w.errs[c] = t.cw.Flush()
 		}
@@ -120,8 +127,9 @@ func (w *colWriter) open() error {
 	}
 	w.cw = &countingWriter{w: ow}
 	opts := []parquet.WriterOption{
-		parquetSchema,
+		compactSchema,
 		parquet.Compression(w.codec),
+		parquet.DictionaryMaxBytes(compactDictMaxBytes),
 		parquet.MaxRowsPerRowGroup(int64(w.rowGroupRows)),
 		parquet.CreatedBy("trstream", "lake", ""),
 		// The column index and chunk statistics keep min/max; per-page

@@ -158,8 +158,8 @@ func partitionsOf(files []DataFile) map[string]int {
 
 // testCompactRoundTrip is test 1 on any lake: many small files with exact
 // duplicates → the same rows minus duplicates, fewer larger sorted files,
-// readable by DuckDB.
-func testCompactRoundTrip(t *testing.T, tbl *Table) {
+// readable by DuckDB. It returns the options it compacted with.
+func testCompactRoundTrip(t *testing.T, tbl *Table) CompactOptions {
 	ctx := context.Background()
 	uniq, all := compactData("rt", 1800)
 	appendChunks(t, tbl, all, 600)
@@ -169,7 +169,18 @@ func testCompactRoundTrip(t *testing.T, tbl *Table) {
 	snapsBefore, err := tbl.Snapshots(ctx)
 	require.NoError(t, err)
 
-	rep, err := Compact(ctx, tbl, compactTestOpts())
+	// The sizes follow the busy partition's input, whatever the writer's
+	// files weigh: every input is small, and the busy partition is cut in
+	// about three files too large to be compacted again.
+	opts := compactTestOpts()
+	var busy int64
+	for _, f := range before {
+		if f.Partition["event_date"]+"/"+f.Partition["type"] == "2024-05-01/deposit" {
+			busy += f.Bytes
+		}
+	}
+	opts.TargetFileSize, opts.MinFileSize = busy*2/5, busy/8
+	rep, err := Compact(ctx, tbl, opts)
 	require.NoError(t, err)
 	t.Logf("compact %.2fs: files %d→%d rows %d→%d bytes %d→%d dups %d commits %d", rep.Seconds, rep.FilesIn, rep.FilesOut, rep.RowsIn, rep.RowsOut,
 		rep.BytesIn, rep.BytesOut, rep.DuplicatesRemoved, rep.Commits)
@@ -205,7 +216,7 @@ func testCompactRoundTrip(t *testing.T, tbl *Table) {
 		}
 	}
 	for _, f := range after {
-		assert.Less(t, f.Bytes, int64(2*compactTestOpts().TargetFileSize), f.Path)
+		assert.Less(t, f.Bytes, 2*opts.TargetFileSize, f.Path)
 	}
 	requireSortedFiles(t, tbl, filePaths(after))
 	assert.EqualValues(t, len(uniq), duckCount(t, localPaths(t, tbl, after)))
@@ -218,6 +229,7 @@ func testCompactRoundTrip(t *testing.T, tbl *Table) {
 	assert.Contains(t, []string{"replace", "overwrite"}, last.Operation)
 	assert.EqualValues(t, len(uniq), last.Rows)
 	assert.Equal(t, []int64{last.ID}, rep.SnapshotIDs)
+	return opts
 }
 
 func newCompactLake(t testing.TB) *Table {
@@ -229,7 +241,7 @@ func newCompactLake(t testing.TB) *Table {
 func TestCompactRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	tbl := newCompactLake(t)
-	testCompactRoundTrip(t, tbl)
+	opts := testCompactRoundTrip(t, tbl)
 
 	// Time travel: the snapshot before the compaction still lists its
 	// files, and they still exist (retention 1h).
@@ -249,7 +261,7 @@ func TestCompactRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	snaps, err := tbl.Snapshots(ctx)
 	require.NoError(t, err)
-	rep, err := Compact(ctx, tbl, compactTestOpts())
+	rep, err := Compact(ctx, tbl, opts)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Partitions)
 	assert.Zero(t, rep.Commits)
@@ -262,7 +274,7 @@ func TestCompactRoundTrip(t *testing.T) {
 
 	// Retention over (0): old snapshots are expired and the replaced files
 	// deleted; the current ones stay.
-	o := compactTestOpts()
+	o := opts
 	o.Retention = 0
 	rep, err = Compact(ctx, tbl, o)
 	require.NoError(t, err)
@@ -468,10 +480,9 @@ func TestCompactS3(t *testing.T) {
 	endpoint, _ := startS3(t, 0, 0)
 	catalog := filepath.Join(t.TempDir(), "catalog.db")
 	tbl := openLake(t, "s3://bucket/prefix", s3Opts(endpoint), WithCatalogURI(catalog))
-	testCompactRoundTrip(t, tbl)
+	o := testCompactRoundTrip(t, tbl)
 
 	ctx := context.Background()
-	o := compactTestOpts()
 	o.Retention = 0
 	rep, err := Compact(ctx, tbl, o)
 	require.NoError(t, err)
