@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -687,42 +688,34 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 
 	// Values shared by every record of the partition are boxed once.
 	pm := &partitionMeta{topic: p.Topic, partition: int64(p.Partition), highWatermark: p.HighWatermark}
-	var batch service.MessageBatch
-	size, first := 0, 0
-	var lastOffset int64
-	var lastEpoch int32
-	var ts boxedTimestamp
-	flush := func(end int) {
+	flush := func(first, end int) {
+		recs := p.Records[first:end:end]
+		last := recs[len(recs)-1]
 		pb := pendingBatch{
 			tp:    tp,
 			owner: owner,
-			cp:    owner.Track(lastOffset, lastEpoch, len(batch)),
-			batch: batch,
+			cp:    owner.Track(last.Offset, last.LeaderEpoch, len(recs)),
+			batch: pm.messages(recs),
 		}
 		if r.autoReplay {
-			pb.pm, pb.recs = pm, p.Records[first:end:end]
+			pb.pm, pb.recs = pm, recs
+		} else {
+			for _, rec := range recs {
+				rec.Recycle() // nothing replays it
+			}
 		}
 		r.pending = append(r.pending, pb)
-		batch, size, first = nil, 0, end
 	}
+	size, first := 0, 0
 	for i, rec := range p.Records {
 		recSize := len(rec.Key) + len(rec.Value)
-		if len(batch) > 0 && size+recSize > r.yieldBytes {
-			flush(i)
+		if i > first && size+recSize > r.yieldBytes {
+			flush(first, i)
+			size, first = 0, i
 		}
-		if batch == nil {
-			// Guess the batch length from this record's size so the
-			// slice is not regrown record by record.
-			batch = make(service.MessageBatch, 0, min(len(p.Records)-i, r.yieldBytes/max(recSize, 1)+1))
-		}
-		batch = append(batch, pm.message(rec, &ts))
 		size += recSize
-		lastOffset, lastEpoch = rec.Offset, rec.LeaderEpoch
-		if !r.autoReplay {
-			rec.Recycle() // nothing replays it
-		}
 	}
-	flush(len(p.Records))
+	flush(first, len(p.Records))
 }
 
 // recordPool lends franz-go the []kgo.Record each fetched record batch is
@@ -754,14 +747,84 @@ type partitionMeta struct {
 	highWatermark int64
 }
 
-// messages rebuilds the messages of a batch of records.
+// messages builds the messages of a batch of records, each a copy of its
+// record with kafka_* metadata and one metadata entry per header.
+//
+// What every message needs on its own is allocated once for the batch: the
+// service.Message structs, the kafka_offset and kafka_lag values, the bytes
+// of keys and header values and their boxed strings. A batch's slabs stay
+// reachable while any of its messages is, which costs a few dozen bytes a
+// message at most, against three to four allocations a message fewer (a
+// string or an int64 put in an interface is otherwise allocated on its own).
 func (pm *partitionMeta) messages(recs []*kgo.Record) service.MessageBatch {
-	batch := make(service.MessageBatch, len(recs))
+	n := len(recs)
+	batch := make(service.MessageBatch, n)
+	msgs := make([]service.Message, n)
+	nums := make([]int64, 2*n)
+
+	textLen, headers := 0, 0
+	for _, rec := range recs {
+		textLen += len(rec.Key)
+		for _, h := range rec.Headers {
+			textLen += len(h.Value)
+		}
+		headers += len(rec.Headers)
+	}
+	var text strings.Builder
+	text.Grow(textLen)
+	for _, rec := range recs {
+		for _, h := range rec.Headers {
+			text.Write(h.Value)
+		}
+		text.Write(rec.Key)
+	}
+	// Header values and keys, cut out of one string in the order written.
+	all, strs := text.String(), make([]string, n+headers)
+	next := func(l int) any {
+		p := &strs[0]
+		*p, strs, all = all[:l], strs[1:], all[l:]
+		return boxedString(p)
+	}
+
 	var ts boxedTimestamp
 	for i, rec := range recs {
-		batch[i] = pm.message(rec, &ts)
+		msgs[i] = *service.NewMessage(rec.Value)
+		msg := &msgs[i]
+		for _, h := range rec.Headers {
+			msg.MetaSetMut(h.Key, next(len(h.Value)))
+		}
+		msg.MetaSetMut("kafka_key", next(len(rec.Key)))
+		msg.MetaSetMut("kafka_topic", pm.topic)
+		msg.MetaSetMut("kafka_partition", pm.partition)
+		off, lag := &nums[2*i], &nums[2*i+1]
+		*off, *lag = rec.Offset, max(pm.highWatermark-rec.Offset-1, 0)
+		msg.MetaSetMut("kafka_offset", boxedInt64(off))
+		msg.MetaSetMut("kafka_lag", boxedInt64(lag))
+		ms, sec := ts.get(rec.Timestamp)
+		msg.MetaSetMut("kafka_timestamp_ms", ms)
+		msg.MetaSetMut("kafka_timestamp_unix", sec)
+		msg.MetaSetMut("kafka_tombstone_message", rec.Value == nil)
+		batch[i] = msg
 	}
 	return batch
+}
+
+// boxedInt64 returns an interface holding the int64 *p without copying it
+// to an allocation of its own. An interface of a non-pointer type is a type
+// word and a pointer to the value, which nothing writes through, so
+// pointing it into a slab of values that are never written again is what
+// boxing would have built, one allocation fewer. The result equals any(*p).
+func boxedInt64(p *int64) any {
+	var v any = int64(0)
+	(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] = unsafe.Pointer(p)
+	return v
+}
+
+// boxedString is boxedInt64 for a string header: the result equals any(*p).
+func boxedString(p *string) any {
+	var v any = ""
+	(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] = unsafe.Pointer(p)
+	return v
 }
 
 // boxedTimestamp keeps the boxed kafka_timestamp_* values of the last record
@@ -779,25 +842,6 @@ func (b *boxedTimestamp) get(t time.Time) (ms, sec any) {
 		b.boxMs, b.sec = m, t.Unix()
 	}
 	return b.boxMs, b.sec
-}
-
-// message copies a record into a message with kafka_* metadata and one
-// metadata entry per header. ts carries boxed timestamps between calls.
-func (pm *partitionMeta) message(rec *kgo.Record, ts *boxedTimestamp) *service.Message {
-	msg := service.NewMessage(rec.Value)
-	for _, h := range rec.Headers {
-		msg.MetaSetMut(h.Key, string(h.Value))
-	}
-	msg.MetaSetMut("kafka_key", string(rec.Key))
-	msg.MetaSetMut("kafka_topic", pm.topic)
-	msg.MetaSetMut("kafka_partition", pm.partition)
-	msg.MetaSetMut("kafka_offset", rec.Offset)
-	msg.MetaSetMut("kafka_lag", max(pm.highWatermark-rec.Offset-1, 0))
-	ms, sec := ts.get(rec.Timestamp)
-	msg.MetaSetMut("kafka_timestamp_ms", ms)
-	msg.MetaSetMut("kafka_timestamp_unix", sec)
-	msg.MetaSetMut("kafka_tombstone_message", rec.Value == nil)
-	return msg
 }
 
 // ackFn marks the batch done in its partition's checkpointer. A nack
