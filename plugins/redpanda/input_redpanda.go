@@ -111,15 +111,15 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 				Default("5s").
 				Advanced(),
 			service.NewStringField(riFieldFetchMaxBytes).
-				Description("Sets the maximum amount of bytes a broker will try to send during a fetch. Note that brokers may not obey this limit if it has records larger than this limit. This is the equivalent to the Java fetch.max.bytes setting.").
+				Description("Sets the maximum amount of bytes a broker will try to send during a fetch. Note that brokers may not obey this limit if it has records larger than this limit. This is the equivalent to the Java fetch.max.bytes setting, and the default is franz-go's (and Java's). The client keeps one fetch in flight per broker (franz-go's default of no cap on concurrent fetches), buffers its response until the input has taken it, then fetches again while the records are processed.").
 				Default("50MiB").
 				Advanced(),
 			service.NewDurationField(riFieldFetchMaxWait).
-				Description("Sets the maximum amount of time a broker will wait for a fetch response to hit the minimum number of required bytes. This is the equivalent to the Java fetch.max.wait.ms setting.").
+				Description("Sets the maximum amount of time a broker will wait for a fetch response to hit the minimum number of required bytes (one byte, franz-go's default: a fetch returns as soon as there is any record). This is the equivalent to the Java fetch.max.wait.ms setting; the default is franz-go's.").
 				Default("5s").
 				Advanced(),
 			service.NewStringField(riFieldFetchMaxPartitionBytes).
-				Description("Sets the maximum amount of bytes that will be consumed for a single partition in a fetch request. Note that if a single batch is larger than this number, that batch will still be returned so the client can make progress. This is the equivalent to the Java fetch.max.partition.bytes setting.").
+				Description("Sets the maximum amount of bytes that will be consumed for a single partition in a fetch request. Note that if a single batch is larger than this number, that batch will still be returned so the client can make progress. This is the equivalent to the Java fetch.max.partition.bytes setting, and the default is franz-go's (and Java's). Larger values mean fewer, larger fetches of a partition; reading one partition from a local broker, 4MiB to 32MiB cost more CPU and time than 1MiB, as each response is one allocation the client zeroes and the collector tracks until its last record is acknowledged.").
 				Default("1MiB").
 				Advanced(),
 			service.NewStringField(riFieldRackID).

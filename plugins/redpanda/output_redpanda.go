@@ -87,11 +87,11 @@ Compression defaults to `+"`none`"+`, which is fastest on local or fast networks
 				Default("none").
 				Advanced(),
 			service.NewBoolField(roFieldIdempotentWrite).
-				Description("Enable the idempotent write producer option. This requires the `IDEMPOTENT_WRITE` permission on `CLUSTER` and can be disabled if this permission is not available.").
+				Description("Enable the idempotent write producer option. This requires the `IDEMPOTENT_WRITE` permission on `CLUSTER` and can be disabled if this permission is not available. With it the client keeps up to 5 produce requests in flight per broker, without it 1 (franz-go's defaults), so disabling it can lower throughput to a distant broker.").
 				Default(true).
 				Advanced(),
 			service.NewStringField(roFieldMaxMessageBytes).
-				Description("The maximum space in bytes than an individual message may take, messages larger than this value will be rejected. This field corresponds to Kafka's `max.message.bytes`.").
+				Description("The maximum space in bytes than an individual message may take, messages larger than this value will be rejected. This field corresponds to Kafka's `max.message.bytes`. It is also the size of the record batches the producer builds per partition (franz-go's `ProducerBatchMaxBytes`, whose default is Kafka's 1000012 bytes), so it must not exceed the broker's or topic's `max.message.bytes`.").
 				Default("1MB").
 				Example("100MB").
 				Example("50mib").
@@ -101,7 +101,7 @@ Compression defaults to `+"`none`"+`, which is fastest on local or fast networks
 				Default("10s").
 				Advanced(),
 			service.NewDurationField(roFieldLinger).
-				Description("How long a partition's records may wait for more records before a produce request is built. Larger values build bigger requests at the cost of latency.").
+				Description("How long a partition's records may wait for more records before a produce request is built; a full batch (`max_message_bytes`) is sent at once. Larger values build bigger requests at the cost of latency. The default is librdkafka's `linger.ms` (franz-go's own is 10ms).").
 				Default("5ms").
 				Advanced(),
 		).
