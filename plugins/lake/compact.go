@@ -695,21 +695,36 @@ func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) (ru
 		removeTempRuns(runs)
 		return nil, 0, false, err
 	}
-	for i := range p.rels {
-		name := p.rels[i]
+	// Check the inputs in parallel (each check decodes a file's
+	// event_time column), then make runs of them in order.
+	type check struct {
+		sorted, columnar bool
+		mem              int64
+	}
+	checks := make([]check, len(p.rels))
+	err = parallelDo(len(p.rels), func(i int) error {
 		f, c, err := openInput(i)
 		if err != nil {
-			return fail(fmt.Errorf("%s: %w", name, err))
+			return fmt.Errorf("%s: %w", p.rels[i], err)
 		}
+		defer c.Close()
 		sorted, err := eventTimesSorted(f)
 		if err != nil {
-			c.Close()
-			return fail(fmt.Errorf("%s: %w", name, err))
+			return fmt.Errorf("%s: %w", p.rels[i], err)
 		}
 		if sorted {
-			columnar = columnar && columnarSchema(f)
-			mem := colRunMemory(f)
-			c.Close()
+			checks[i] = check{true, columnarSchema(f), colRunMemory(f)}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	for i := range p.rels {
+		name := p.rels[i]
+		if ck := checks[i]; ck.sorted {
+			columnar = columnar && ck.columnar
+			mem := ck.mem
 			spec := mergeRun{name: name, file: func() (*parquet.File, io.Closer, error) { return openInput(i) }, open: func() (rowSource, error) {
 				f, c, err := openInput(i)
 				if err != nil {
@@ -730,6 +745,10 @@ func (t *Table) prepareRuns(ctx context.Context, p *compactPlan, dir string) (ru
 			continue
 		}
 		unsorted++
+		f, c, err := openInput(i)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", name, err))
+		}
 		src, err := newParquetRun(name, f, c)
 		if err != nil {
 			c.Close()

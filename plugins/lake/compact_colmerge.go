@@ -3,10 +3,13 @@ package lake
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -75,6 +78,8 @@ type colMerger struct {
 	// writtenUpTo is the last window up to which all are written.
 	written     map[int64]bool
 	writtenUpTo int64
+	takes       []take
+	short       []int // runs to look further ahead in
 }
 
 func newColMerger(runs []*colRun) *colMerger {
@@ -111,12 +116,20 @@ func (m *colMerger) plan() (int, error) {
 	for {
 		limit := int64(math.MaxInt64)
 		open := false
+		m.short = m.short[:0]
 		for i, r := range m.runs {
 			if !r.done && len(r.ahead) < m.step[i] {
-				if err := r.lookAhead(m.step[i] - len(r.ahead)); err != nil {
-					return 0, err
-				}
+				m.short = append(m.short, i)
 			}
+		}
+		err := parallelDo(len(m.short), func(j int) error {
+			i := m.short[j]
+			return m.runs[i].lookAhead(m.step[i] - len(m.runs[i].ahead))
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range m.runs {
 			if !r.done {
 				open = true
 				limit = min(limit, r.lastAhead())
@@ -151,16 +164,16 @@ func (m *colMerger) next(b *colBatch) (ok bool, dups int64, err error) {
 	if err != nil || total == 0 {
 		return false, 0, err
 	}
-	slots := 0
+	m.takes = m.takes[:0]
 	for i, r := range m.runs {
-		if m.counts[i] == 0 {
-			continue
+		if m.counts[i] > 0 {
+			m.takes = append(m.takes, take{r, b.slot(len(m.takes)), m.counts[i]})
 		}
-		if err := r.take(b.slot(slots), m.counts[i]); err != nil {
-			return false, 0, err
-		}
-		slots++
 	}
+	if err := m.takeAll(); err != nil {
+		return false, 0, err
+	}
+	slots := len(m.takes)
 	b.sel = slices.Grow(b.sel[:0], total)
 	if slots == 1 {
 		for i := range total {
@@ -170,6 +183,59 @@ func (m *colMerger) next(b *colBatch) (ok bool, dups int64, err error) {
 		b.heapMerge(slots)
 	}
 	return true, b.dedupe(), nil
+}
+
+// take is one run's part of a window: n rows into the slot dst.
+type take struct {
+	r   *colRun
+	dst [][]parquet.Value
+	n   int
+}
+
+// takeAll reads m.takes in parallel (parallelDo): reading is
+// decompressing and decoding pages, and a window may need a new page of
+// every column of every run (all of them in the first window of small
+// files, one page a column each) while the writer has nothing to do yet.
+func (m *colMerger) takeAll() error {
+	return parallelDo(len(m.takes), func(i int) error {
+		t := m.takes[i]
+		return t.r.take(t.dst, t.n)
+	})
+}
+
+// parallelDo calls f(0)…f(n-1) on up to GOMAXPROCS goroutines, each
+// taking the next index, and returns their errors joined.
+func parallelDo(n int, f func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			if err := f(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // heapMerge appends the rows of slots 0..n-1 to b.sel in (event_time,

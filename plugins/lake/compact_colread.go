@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -36,7 +37,9 @@ type colReader struct {
 // hold their values are written.
 type pageRetirer struct {
 	// seq is the window being read.
-	seq   int64
+	seq int64
+	// mu guards pages: the runs of a window are read in parallel.
+	mu    sync.Mutex
 	pages []retiredPage
 }
 
@@ -49,12 +52,16 @@ func (r *pageRetirer) retire(p parquet.Page) {
 	if r == nil {
 		return
 	}
+	r.mu.Lock()
 	r.pages = append(r.pages, retiredPage{p, r.seq})
+	r.mu.Unlock()
 }
 
 // releaseUpTo releases the pages retired while windows up to seq were
 // read: windows up to seq are written.
 func (r *pageRetirer) releaseUpTo(seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	n := 0
 	for n < len(r.pages) && r.pages[n].seq <= seq {
 		parquet.Release(r.pages[n].p)
@@ -77,7 +84,13 @@ func (c *colReader) read(dst []parquet.Value, n int) ([]parquet.Value, error) {
 			continue
 		}
 		start := len(dst)
-		dst = slices.Grow(dst, n)[:start+n]
+		if cap(dst)-start < n {
+			// A quarter more than asked: a window slot's share of the
+			// next window varies, and growing by exact steps reallocates
+			// (and zeroes) every slot many times over.
+			dst = slices.Grow(dst, n+(start+n)/4+64)
+		}
+		dst = dst[:start+n]
 		k, err := c.vr.ReadValues(dst[start:])
 		dst = dst[:start+k]
 		n -= k
