@@ -151,7 +151,8 @@ func firstLine(s string) string {
 // result is a finished child process.
 type result struct {
 	elapsed time.Duration
-	maxRSS  int64 // bytes
+	maxRSS  int64         // bytes
+	cpu     time.Duration // the child's user + system CPU time
 	stdout  string
 }
 
@@ -167,6 +168,9 @@ func (e *env) run(ctx context.Context, extraEnv []string, name string, args ...s
 	// process's memory; see internal/peakrss.
 	peak, err := peakrss.Run(cmd)
 	res := result{elapsed: time.Since(start), stdout: out.String(), maxRSS: peak}
+	if ps := cmd.ProcessState; ps != nil {
+		res.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLines(errb.String(), 5))
 	}
