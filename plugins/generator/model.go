@@ -3,6 +3,7 @@ package generator
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"time"
 	"unsafe"
@@ -90,8 +91,14 @@ type Model struct {
 	idSeq   uint64
 	idBuf   [36]byte
 
-	tx      txn.Transaction
-	haveTx  bool
+	tx     txn.Transaction
+	haveTx bool
+
+	// appendWire's cache of the event time's hour: its number since the
+	// epoch and its text, "2006-01-02T15:".
+	hour     int64
+	hourText [14]byte
+
 	scratch []byte
 	touched int64 // sink of arrival's cache-line loads
 
@@ -127,6 +134,7 @@ func New(cfg Config) (*Model, error) {
 		inj:     cfg.Inject,
 		lateUs:  cfg.Inject.LateBy.Microseconds(),
 		scratch: make([]byte, 0, 512),
+		hour:    -1,
 	}
 	m.invKinds = cfg.Inject.InvalidKinds
 	tw := cfg.TypeWeights
@@ -199,7 +207,7 @@ func (m *Model) Append(b []byte) ([]byte, Event) {
 		ev.LateBy = time.Duration(back) * time.Microsecond
 	}
 	start := len(b)
-	b = m.tx.AppendJSON(b)
+	b = m.appendWire(b)
 	m.haveTx = true
 	m.lastEvent = ev
 	if m.inj.DuplicateRate > 0 && ev.Injected == InjNone {
@@ -263,36 +271,38 @@ func (m *Model) setID() {
 	x = x * 0xc4ceb9fe1a85ec53 & idMask
 	x ^= x >> 32
 	lo := m.r.Uint64()
-	var u [16]byte
-	// 60 bits around the version nibble.
-	u[0], u[1], u[2], u[3] = byte(x>>52), byte(x>>44), byte(x>>36), byte(x>>28)
-	u[4], u[5] = byte(x>>20), byte(x>>12)
-	u[6] = 0x40 | byte(x>>8)&0x0f
-	u[7] = byte(x)
-	binary.BigEndian.PutUint64(u[8:], lo)
-	u[8] = 0x80 | u[8]&0x3f
+	// The 16 bytes, big-endian: 60 bits around the version nibble, then
+	// the variant bits over the random low half.
+	hi := (x>>12&(1<<48-1))<<16 | (0x40|x>>8&0x0f)<<8 | x&0xff
+	lo = lo&^(0xc0<<56) | 0x80<<56
 	id := &m.idBuf
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(id[uuidHexAt[i]:], hexPairs[c])
-	}
+	binary.LittleEndian.PutUint64(id[0:], hex8(uint32(hi>>32)))
+	h := hex8(uint32(hi))
+	binary.LittleEndian.PutUint32(id[9:], uint32(h))
+	binary.LittleEndian.PutUint32(id[14:], uint32(h>>32))
+	h = hex8(uint32(lo >> 32))
+	binary.LittleEndian.PutUint32(id[19:], uint32(h))
+	binary.LittleEndian.PutUint32(id[24:], uint32(h>>32))
+	binary.LittleEndian.PutUint64(id[28:], hex8(uint32(lo)))
 	id[8], id[13], id[18], id[23] = '-', '-', '-', '-'
-	// The string aliases idBuf: m.tx is only read by AppendJSON before the
-	// next setID.
+	// The string aliases idBuf: m.tx is only encoded (appendWire,
+	// AppendJSON) before the next setID.
 	m.tx.TransactionID = unsafe.String(&m.idBuf[0], 36)
 }
 
+// hex8 is the lower-case hex of v, most significant digit first, as eight
+// bytes of a little-endian word (SWAR: no table, no loop).
+func hex8(v uint32) uint64 {
+	x := uint64(v)
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x&0x00f000f000f000f0)<<4 | x&0x000f000f000f000f // a nibble a byte
+	x = bits.ReverseBytes64(x)
+	letter := (x + 0x0606060606060606) >> 4 & 0x0101010101010101 // nibble > 9
+	return x + 0x3030303030303030 + letter*('a'-'0'-10)
+}
+
 const idMask = 1<<60 - 1
-
-// uuidHexAt is where each byte's two hex digits go in the canonical form.
-var uuidHexAt = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
-
-// hexPairs holds each byte's two hex digits, first digit in the low byte.
-var hexPairs = func() (t [256]uint16) {
-	for i := range t {
-		t[i] = uint16(hexDigits[i>>4]) | uint16(hexDigits[i&15])<<8
-	}
-	return
-}()
 
 func splitmix(x uint64) uint64 {
 	x += 0x9e3779b97f4a7c15
