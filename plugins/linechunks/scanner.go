@@ -4,10 +4,8 @@
 package linechunks
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -83,49 +81,147 @@ func newCreator(conf *service.ParsedConfig) (*creator, error) {
 }
 
 func (c *creator) Create(rdr io.ReadCloser, aFn service.AckFunc, _ *service.ScannerSourceDetails) (service.BatchScanner, error) {
-	sc := bufio.NewScanner(rdr)
-	sc.Buffer(make([]byte, 0, min(c.maxLine, 64<<10)), c.maxLine)
-	return service.AutoAggregateBatchScannerAcks(&stream{c: c, sc: sc, r: rdr}, aFn), nil
+	return service.AutoAggregateBatchScannerAcks(&stream{c: c, r: rdr}, aFn), nil
 }
 
 func (c *creator) Close(context.Context) error { return nil }
 
+// stream reads blocks of the input and cuts chunks of whole lines out of
+// them. A chunk of lines with no empty line and no CR is a slice of its
+// block, not a copy; any other is rebuilt without those. A block is never
+// written again once read into (the messages cut from it hold it); the
+// unconsumed end of a block is copied to the start of the next.
 type stream struct {
 	c    *creator
-	sc   *bufio.Scanner
 	r    io.ReadCloser
-	hint int // size of the last chunk: the next one is allocated alike
+	buf  []byte // the current block, data in buf[off:]
+	off  int
+	eof  bool
+	hint int // size of the last chunk: blocks are sized to hold one
 }
+
+// minBlock is the smallest block read.
+const minBlock = 256 << 10
 
 // NextBatch returns one message holding the next chunk of lines.
 func (s *stream) NextBatch(context.Context) (service.MessageBatch, error) {
-	var chunk []byte
-	n := 0
-	for n < s.c.count && len(chunk) < s.c.maxBytes && s.sc.Scan() {
-		line := bytes.TrimSuffix(s.sc.Bytes(), []byte{'\r'})
+	for {
+		chunk, n, err := s.cut()
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			s.hint = len(chunk)
+			return service.MessageBatch{service.NewMessage(chunk)}, nil
+		}
+		if s.eof {
+			return nil, io.EOF
+		}
+		if err := s.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fill reads more input into a new block holding the unconsumed data
+// first.
+func (s *stream) fill() error {
+	rest := s.buf[s.off:]
+	size := max(minBlock, s.hint+s.hint/8, 2*len(rest))
+	buf := make([]byte, len(rest), size)
+	copy(buf, rest)
+	for len(buf) < cap(buf) {
+		n, err := s.r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			s.eof = true
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	s.buf, s.off = buf, 0
+	return nil
+}
+
+// cut returns the next chunk of up to count lines from the buffered data,
+// and how many lines it holds; none when the data ends within the chunk
+// and the input has more (fill, then cut again).
+func (s *stream) cut() ([]byte, int, error) {
+	d := s.buf[s.off:]
+	lines, pos, last := 0, 0, 0 // last: end of the last line taken
+	clean := true
+	for lines < s.c.count && last < s.c.maxBytes && pos < len(d) {
+		j := bytes.IndexByte(d[pos:], '\n')
+		end, next := pos+j, pos+j+1
+		if j < 0 {
+			if !s.eof {
+				if len(d)-pos > s.c.maxLine {
+					return nil, 0, s.tooLong()
+				}
+				return nil, 0, nil // the line goes on past the data
+			}
+			end, next = len(d), len(d)
+		}
+		line := d[pos:end]
+		if len(line) > s.c.maxLine {
+			return nil, 0, s.tooLong()
+		}
+		switch {
+		case len(line) == 0 || (len(line) == 1 && line[0] == '\r'):
+			clean = false // an empty line, dropped
+		case line[len(line)-1] == '\r':
+			clean = false
+			lines++
+			last = end
+		default:
+			lines++
+			last = end
+		}
+		pos = next
+	}
+	if lines == 0 {
+		s.off += pos
+		return nil, 0, nil
+	}
+	if lines < s.c.count && last < s.c.maxBytes && !s.eof {
+		return nil, 0, nil // more lines may come for this chunk
+	}
+	s.off += pos
+	if clean {
+		return d[:last:last], lines, nil
+	}
+	return rebuild(d[:pos], lines, last), lines, nil
+}
+
+// rebuild joins the non-empty lines of d, without CRs, by newlines.
+func rebuild(d []byte, lines, size int) []byte {
+	out := make([]byte, 0, size)
+	for len(d) > 0 {
+		line := d
+		if j := bytes.IndexByte(d, '\n'); j >= 0 {
+			line, d = d[:j], d[j+1:]
+		} else {
+			d = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(line) == 0 {
 			continue
 		}
-		if chunk == nil {
-			chunk = make([]byte, 0, max(s.hint, len(line)))
-		} else {
-			chunk = append(chunk, '\n')
+		if len(out) > 0 {
+			out = append(out, '\n')
 		}
-		chunk = append(chunk, line...)
-		n++
+		out = append(out, line...)
 	}
-	if n == 0 {
-		err := s.sc.Err()
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line_chunks: a line is longer than %s (%d bytes)", fieldMaxLineBytes, s.c.maxLine)
-		}
-		if err == nil {
-			err = io.EOF
-		}
-		return nil, err
-	}
-	s.hint = len(chunk) + len(chunk)/16
-	return service.MessageBatch{service.NewMessage(chunk)}, nil
+	return out
+}
+
+func (s *stream) tooLong() error {
+	return fmt.Errorf("line_chunks: a line is longer than %s (%d bytes)", fieldMaxLineBytes, s.c.maxLine)
 }
 
 func (s *stream) Close(context.Context) error { return s.r.Close() }

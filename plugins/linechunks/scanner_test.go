@@ -3,7 +3,9 @@ package linechunks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -74,4 +76,92 @@ func TestFieldsMustBePositive(t *testing.T) {
 	require.NoError(t, err)
 	_, err = newCreator(pc)
 	require.Error(t, err)
+}
+
+// refChunks is what the scanner must return: the non-empty lines, without
+// CRs, count at a time, a chunk ending at the line that reaches maxBytes.
+func refChunks(input string, count, maxBytes int) []string {
+	var out []string
+	var cur []string
+	size := 0
+	for _, l := range strings.Split(input, "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if l == "" {
+			continue
+		}
+		if len(cur) > 0 {
+			size++
+		}
+		cur = append(cur, l)
+		size += len(l)
+		if len(cur) == count || size >= maxBytes {
+			out = append(out, strings.Join(cur, "\n"))
+			cur, size = nil, 0
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, strings.Join(cur, "\n"))
+	}
+	return out
+}
+
+// Random inputs, clean or not, against the reference; the input arrives
+// in reads of random sizes.
+func TestChunksMatchReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 300; n++ {
+		var b strings.Builder
+		lines := r.IntN(3000)
+		dirty := n%3 == 0
+		for i := 0; i < lines; i++ {
+			b.WriteString(strings.Repeat(string(rune('a'+i%26)), 1+r.IntN(300)))
+			switch {
+			case dirty && r.IntN(20) == 0:
+				b.WriteString("\r\n")
+			case dirty && r.IntN(20) == 0:
+				b.WriteString("\n\n")
+			default:
+				b.WriteString("\n")
+			}
+		}
+		input := b.String()
+		if r.IntN(2) == 0 {
+			input = strings.TrimSuffix(input, "\n")
+		}
+		count, maxBytes := 1+r.IntN(600), 1+r.IntN(200_000)
+		if dirty {
+			maxBytes = 8 << 20 // a rebuilt chunk's size counts the dropped bytes
+		}
+		pc, err := spec().ParseYAML(fmt.Sprintf("count: %d\nmax_bytes: %d", count, maxBytes), nil)
+		require.NoError(t, err)
+		c, err := newCreator(pc)
+		require.NoError(t, err)
+		s := &stream{c: c, r: io.NopCloser(&choppy{s: input, r: r})}
+		var got []string
+		for {
+			b, err := s.NextBatch(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			body, _ := b[0].AsBytes()
+			got = append(got, string(body))
+		}
+		require.Equal(t, refChunks(input, count, maxBytes), got, "input %d", n)
+	}
+}
+
+// choppy reads s in pieces of random sizes.
+type choppy struct {
+	s string
+	r *rand.Rand
+}
+
+func (c *choppy) Read(p []byte) (int, error) {
+	if len(c.s) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 1+c.r.IntN(70000))], c.s)
+	c.s = c.s[n:]
+	return n, nil
 }

@@ -40,8 +40,25 @@ func setOf(list string) map[string]struct{} {
 	return m
 }
 
+// currencyExp holds the exponent of every currency by codeIndex.
+var currencyExp = func() (e [26 * 26 * 26]int8) {
+	for c := range currencies {
+		e[codeIndex(c)] = 2
+		if x, ok := exponents[c]; ok {
+			e[codeIndex(c)] = int8(x)
+		}
+	}
+	return
+}()
+
 // IsCurrency reports whether code is an active ISO 4217 alphabetic code.
-func IsCurrency(code string) bool { _, ok := currencies[code]; return ok }
+func IsCurrency(code string) bool {
+	if len(code) != 3 {
+		return false
+	}
+	i := codeIndex(code)
+	return i >= 0 && currencyCodes[i] != ""
+}
 
 // CurrencyExponent returns the ISO 4217 minor-unit exponent of code (2 for
 // EUR, 0 for JPY, 3 for BHD).
@@ -52,8 +69,17 @@ func CurrencyExponent(code string) int {
 	return 2
 }
 
+// currencyExponent is CurrencyExponent of a valid currency.
+func currencyExponent(code string) int { return int(currencyExp[codeIndex(code)]) }
+
 // IsCountry reports whether code is an ISO 3166-1 alpha-2 code.
-func IsCountry(code string) bool { _, ok := countries[code]; return ok }
+func IsCountry(code string) bool {
+	if len(code) != 2 {
+		return false
+	}
+	i := codeIndex(code)
+	return i >= 0 && countryCodes[i] != ""
+}
 
 // IsMCC reports whether code has the form of an ISO 18245 merchant category
 // code: exactly four digits.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -56,6 +57,22 @@ func decodeSeeds() []string {
 		strings.Replace(s, `"is_fraud":false`, `"is_fraud":true`, 1),
 		s+"}", s+"]", s+"{}", s+" x", "null", "[]", "{}", "",
 	)
+	// Times and amounts around the fast parsers' edges.
+	for _, ts := range []string{
+		"2024-02-29T13:45:12.123456Z", "2023-02-29T13:45:12.123456Z", "2100-02-29T00:00:00Z", "2000-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-01-00T00:00:00Z",
+		"2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z", "2026-01-01T23:59:60Z", "0000-01-01T00:00:00Z",
+		"0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "2026-01-01T00:00:00.1Z", "2026-01-01T00:00:00.1234567891Z",
+		"2026-01-01T00:00:00.Z", "2026-01-01T00:00:00,5Z", "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z",
+		"2026-01-01T00:00:00.123+00:00", "2026-1-01T00:00:00Z", "2026-01-01T00:00:0aZ", "+026-01-01T00:00:00Z",
+	} {
+		out = append(out, strings.Replace(s, `2026-11-24T13:45:12.123456Z`, ts, 1))
+	}
+	for _, a := range []string{"0", "-0", "0.0001", "0.00001", "99999999999999", "999999999999999", "99999999999999.9999",
+		"1.5", "-12.25", "00.5", "1.", ".5", "1e2", "100000000000000", "10000000000000.0001"} {
+		out = append(out, strings.Replace(s, `"amount":123.45`, `"amount":`+a, 1))
+		out = append(out, strings.Replace(s, `"balance_after":-5.00`, `"balance_after":`+a, 1))
+	}
 	return out
 }
 
@@ -103,6 +120,9 @@ func requireSameDecode(t testing.TB, in []byte) {
 		want, wantErr := refLimitsDecode(l, in, now)
 		got, gotErr := l.Decode(in, now)
 		requireSame(t, in, want, wantErr, got, gotErr)
+		var shared Transaction
+		sharedErr := l.DecodeInto(in, now, &shared, true)
+		requireSame(t, in, want, wantErr, shared, sharedErr)
 	}
 }
 
@@ -186,26 +206,50 @@ func BenchmarkDecode(b *testing.B) {
 	})
 }
 
-func TestIntern(t *testing.T) {
-	for _, list := range [][]string{Types, Statuses, Channels, FraudScenarios, {"generator"}} {
+func TestInternField(t *testing.T) {
+	for f, list := range map[int][]string{fType: Types, fStatus: Statuses, fChannel: Channels, fFraudScenario: FraudScenarios, fSource: {"generator"}} {
 		for _, s := range list {
-			got, ok := intern([]byte(s))
+			got, ok := internField(f, []byte(s))
 			require.True(t, ok, s)
 			require.Equal(t, s, got)
+			require.Equal(t, unsafe.StringData(s), unsafe.StringData(got), "the constant itself")
 		}
 	}
 	for c := range currencies {
-		got, ok := intern([]byte(c))
+		got, ok := internField(fCurrency, []byte(c))
 		require.True(t, ok, c)
 		require.Equal(t, c, got)
 	}
 	for c := range countries {
-		got, ok := intern([]byte(c))
+		got, ok := internField(fCountry, []byte(c))
 		require.True(t, ok, c)
 		require.Equal(t, c, got)
 	}
-	for _, s := range []string{"", "X", "ZZZ", "eur", "E1R", "AAAA", "payments"} {
-		_, ok := intern([]byte(s))
-		require.False(t, ok, s)
+	got, ok := internField(fMerchantCategory, []byte("0742"))
+	require.True(t, ok)
+	require.Equal(t, "0742", got)
+	for _, s := range []string{"", "X", "ZZZ", "eur", "E1R", "AAAA", "payments", "07a2", "074"} {
+		for _, f := range []int{fType, fStatus, fChannel, fCurrency, fCountry, fMerchantCategory, fSource, fFraudScenario} {
+			_, ok := internField(f, []byte(s))
+			require.False(t, ok, "%d %q", f, s)
+		}
+	}
+	_, ok = internField(fCurrency, []byte("DE")) // a country is no currency
+	require.False(t, ok)
+	_, ok = internField(fTransactionID, []byte("EUR"))
+	require.False(t, ok)
+}
+
+func BenchmarkDecodeInto(b *testing.B) {
+	tx := sample()
+	in := tx.AppendJSON(nil)
+	now := time.Now()
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	var t Transaction
+	for range b.N {
+		if err := DefaultLimits.DecodeInto(in, now, &t, true); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

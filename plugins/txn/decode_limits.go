@@ -11,19 +11,26 @@ import (
 // DefaultLimits and time.Now. Every failure is a *FieldError.
 func (l Limits) Decode(data []byte, now time.Time) (Transaction, error) {
 	var t Transaction
-	if decodeFast(data, &t) {
+	err := l.DecodeInto(data, now, &t, false)
+	return t, err
+}
+
+// DecodeInto is Decode into *t. With share, t's strings may point into
+// data instead of copies (low-cardinality values are shared constants
+// either way): no allocation at all, for a caller that keeps data
+// unchanged for as long as it uses t.
+func (l Limits) DecodeInto(data []byte, now time.Time, t *Transaction, share bool) error {
+	if decodeFastMode(data, t, share) {
 		// Fully parsed: the reference would re-judge its final validation
 		// (whatever its outcome) against l.
-		return t, l.Validate(&t, now)
+		return l.Validate(t, now)
 	}
-	t, err := decodeReflect(data)
-	if err == nil {
-		return t, l.Validate(&t, now)
+	var err error
+	*t, err = decodeReflect(data)
+	if err == nil || isValidationError(t, err) {
+		return l.Validate(t, now)
 	}
-	if isValidationError(&t, err) {
-		return t, l.Validate(&t, now)
-	}
-	return t, err
+	return err
 }
 
 // isValidationError tells a failure of Decode's final validation (t is

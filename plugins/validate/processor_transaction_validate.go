@@ -147,31 +147,36 @@ func newValidateProcessor(conf *service.ParsedConfig, mgr *service.Resources) (*
 	}, nil
 }
 
-// check decodes one body; a panic becomes an internal error, never a crash.
-func (p *validateProcessor) check(body []byte, now time.Time) (t txn.Transaction, err error) {
+// check decodes one body into t, whose strings may point into body; a
+// panic becomes an internal error, never a crash.
+func (p *validateProcessor) check(body []byte, now time.Time, t *txn.Transaction) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &txn.FieldError{Reason: ReasonInternal, Detail: fmt.Sprint("panic while validating: ", r)}
 		}
 	}()
-	return p.limits.Decode(body, now)
+	return p.limits.DecodeInto(body, now, t, true)
 }
 
 func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	now := p.now()
 	valid := int64(0)
 	var invalid map[string]int64
-	for _, msg := range batch {
+	var t txn.Transaction
+	for i, msg := range batch {
 		body, err := msg.AsBytes()
-		var t txn.Transaction
 		if err == nil {
-			t, err = p.check(body, now)
+			err = p.check(body, now, &t)
 		}
 		if err == nil {
 			valid++
 			if p.normalize {
 				msg.SetBytes(t.AppendJSON(make([]byte, 0, len(body)+16)))
+				continue
 			}
+			// The decoded row travels with the message: parquet_lake
+			// takes it instead of decoding the same bytes again.
+			batch[i] = msg.WithContext(txn.WithDecoded(msg.Context(), body, &t))
 			continue
 		}
 		reason, field := txn.ReasonOf(err), ""
