@@ -853,13 +853,11 @@ func (w *compactWriter) open() error {
 	}
 	w.fw = fw
 	w.cw = &countingWriter{w: fw}
-	w.pw = parquet.NewGenericWriter[txn.Transaction](w.cw,
-		compactSchema,
+	w.pw = parquet.NewGenericWriter[txn.Transaction](w.cw, append(compactWriterOptions(),
 		parquet.Compression(w.codec),
-		parquet.DictionaryMaxBytes(compactDictMaxBytes),
 		parquet.MaxRowsPerRowGroup(int64(w.rowGroupRows)),
 		parquet.CreatedBy("trstream", "lake", ""),
-	)
+	)...)
 	w.fileRows, w.fileFlushed, w.groupRows = 0, 0, 0
 	return nil
 }

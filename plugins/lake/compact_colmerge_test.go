@@ -206,6 +206,7 @@ func TestMergeColumnsFullRows(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	require.True(t, columnarSchema(f))
+	requireCompactBounds(t, f)
 	got := make([]txn.Transaction, f.NumRows())
 	pr := parquet.NewGenericReader[txn.Transaction](f)
 	n, err := pr.Read(got)
@@ -307,6 +308,7 @@ func TestCompactForeignSchema(t *testing.T) {
 	assert.Contains(t, encodings["amount"], "DELTA_BINARY_PACKED")
 	assert.Contains(t, encodings["status"], "RLE_DICTIONARY")
 	assert.Contains(t, encodings["source"], "PLAIN", "the dictionary fell back")
+	requireCompactBounds(t, f)
 	assert.EqualValues(t, len(rows), duckCount(t, localPaths(t, tbl, after)))
 	// DuckDB reads every layout the file mixes.
 	var sum int64
@@ -333,4 +335,24 @@ func maxString(a, b string) string {
 		return b
 	}
 	return a
+}
+
+// requireCompactBounds checks that the row groups of a compaction output
+// have min/max for every column but compactNoBounds.
+func requireCompactBounds(t *testing.T, f *parquet.File) {
+	t.Helper()
+	for _, rg := range f.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			name, st := c.MetaData.PathInSchema[0], c.MetaData.Statistics
+			if c.MetaData.NumValues == st.NullCount {
+				continue // no value to bound
+			}
+			if slices.Contains(compactNoBounds, name) {
+				require.Empty(t, st.MinValue, name)
+			} else {
+				require.NotEmpty(t, st.MinValue, name)
+				require.NotEmpty(t, st.MaxValue, name)
+			}
+		}
+	}
 }

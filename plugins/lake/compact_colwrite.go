@@ -126,16 +126,14 @@ func (w *colWriter) open() error {
 		return err
 	}
 	w.cw = &countingWriter{w: ow}
-	opts := []parquet.WriterOption{
-		compactSchema,
+	opts := append(compactWriterOptions(),
 		parquet.Compression(w.codec),
-		parquet.DictionaryMaxBytes(compactDictMaxBytes),
 		parquet.MaxRowsPerRowGroup(int64(w.rowGroupRows)),
 		parquet.CreatedBy("trstream", "lake", ""),
 		// The column index and chunk statistics keep min/max; per-page
 		// header copies would compute every page's bounds twice.
 		parquet.DataPageStatistics(false),
-	}
+	)
 	if w.pageBytes > 0 {
 		opts = append(opts, parquet.PageBufferSize(w.pageBytes))
 	}
