@@ -56,15 +56,23 @@ func (b *colBatch) slot(i int) [][]parquet.Value {
 func (b *colBatch) time(r rowRef) int64 { return b.src[r.src][colTime][r.row].Int64() }
 func (b *colBatch) id(r rowRef) []byte  { return b.src[r.src][colID][r.row].ByteArray() }
 
-// release drops the references to page memory the batch holds.
+// release readies a written batch for reuse. Its values are left in
+// place: the next window overwrites them, and clears what it does not
+// (colRun.take, clearSlots), so that no slice holds page references
+// beyond its length.
 func (b *colBatch) release() {
-	for _, s := range b.src {
+	b.sel = b.sel[:0]
+}
+
+// clearSlots empties the slots from i on, which the window being read
+// does not use.
+func (b *colBatch) clearSlots(i int) {
+	for _, s := range b.src[min(i, len(b.src)):] {
 		for c := range s {
 			clear(s[c])
 			s[c] = s[c][:0]
 		}
 	}
-	b.sel = b.sel[:0]
 }
 
 // colMerger plans windows over a set of runs.
@@ -170,6 +178,7 @@ func (m *colMerger) next(b *colBatch) (ok bool, dups int64, err error) {
 			m.takes = append(m.takes, take{r, b.slot(len(m.takes)), m.counts[i]})
 		}
 	}
+	b.clearSlots(len(m.takes))
 	if err := m.takeAll(); err != nil {
 		return false, 0, err
 	}

@@ -234,13 +234,17 @@ func (r *colRun) countBefore(t int64) int {
 // column, reused).
 func (r *colRun) take(dst [][]parquet.Value, n int) error {
 	for c := range r.cols {
+		old := dst[c]
 		if c == colTime {
-			dst[c] = append(dst[c][:0], r.ahead[:n]...)
+			dst[c] = append(old[:0], r.ahead[:n]...)
 			r.ahead = r.ahead[:copy(r.ahead, r.ahead[n:])]
+			clearTail(old, dst[c])
 			continue
 		}
 		var err error
-		if dst[c], err = r.cols[c].read(dst[c][:0], n); err != nil {
+		dst[c], err = r.cols[c].read(old[:0], n)
+		clearTail(old, dst[c])
+		if err != nil {
 			return fmt.Errorf("read %s: %w", r.name, err)
 		}
 		if len(dst[c]) != n {
@@ -249,6 +253,14 @@ func (r *colRun) take(dst [][]parquet.Value, n int) error {
 	}
 	r.rows += int64(n)
 	return nil
+}
+
+// clearTail zeroes what old held past cur, when cur reuses old's array:
+// stale values would keep their pages from the garbage collector.
+func clearTail(old, cur []parquet.Value) {
+	if cap(cur) == cap(old) && len(old) > len(cur) {
+		clear(old[len(cur):])
+	}
 }
 
 func (r *colRun) close() error {
