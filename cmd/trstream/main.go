@@ -10,6 +10,9 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	// Keeps the collector's heap goal at 64 MiB or more from the start;
+	// GOGC in the environment turns it off.
+	_ "github.com/trstream/trstream/internal/gcfloor"
 	_ "github.com/trstream/trstream/plugins"
 )
 
