@@ -181,6 +181,28 @@ func generatorRows(tb testing.TB, n int) []txn.Transaction {
 	return out
 }
 
+// BenchmarkWriters compares the lake's column encoder with parquet-go's
+// GenericWriter on the generator's rows (and the bare benchmark's rows),
+// partitioned and sorted as the output writes them.
+func BenchmarkWriters(b *testing.B) {
+	codec, _ := Codec("zstd")
+	for _, rows := range []struct {
+		name   string
+		groups map[string][]txn.Transaction
+	}{{"generator", partitioned(generatorRows(b, benchRows))}, {"test", partitioned(testRows("bench", benchRows, 3))}} {
+		for _, w := range []struct {
+			name  string
+			write func(io.Writer, []*txn.Transaction, compress.Codec, int, int) error
+		}{{"cols", writeParquetCols}, {"generic", writeParquetGeneric}} {
+			b.Run(rows.name+"/"+w.name, func(b *testing.B) {
+				benchWrite(b, rows.groups, func(out io.Writer, rs []txn.Transaction) error {
+					return w.write(out, ptrsOf(rs), codec, 128<<10, pageBufferSize)
+				})
+			})
+		}
+	}
+}
+
 // BenchmarkWriteParquetPages compares data page sizes on the generator's
 // rows, partitioned and sorted as the output does: file bytes per row
 // against CPU per row (the basis of pageBufferSize).

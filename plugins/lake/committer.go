@@ -19,7 +19,8 @@ type gen struct {
 	// floor is the lowest Kafka offset per partition among the rows, for
 	// fencing against another writer of the same partitions.
 	floor   Offsets
-	ids     map[idKey]struct{}
+	seq     uint32         // the generation's number in the output's idSet
+	keys    []idKey        // the ids it claimed there
 	sizes   map[string]int // rows per partition of the previous generation
 	rows    int
 	bytes   int64
@@ -30,21 +31,21 @@ type gen struct {
 }
 
 // newGen starts a generation sized like prev (nil: none), so that its id
-// set and partition buffers do not grow through rehashes and copies while
-// batches wait on the lock: the input's rate and spread over partitions
-// change slowly from one commit to the next.
-func newGen(prev *gen) *gen {
+// list and partition buffers do not grow through copies while batches wait
+// on the lock: the input's rate and spread over partitions change slowly
+// from one commit to the next.
+func newGen(prev *gen, seq uint32) *gen {
 	g := &gen{
 		parts:   map[string]*partBuf{},
 		offsets: Offsets{},
 		floor:   Offsets{},
 		done:    make(chan struct{}),
+		seq:     seq,
 	}
 	if prev == nil {
-		g.ids = map[idKey]struct{}{}
 		return g
 	}
-	g.ids = make(map[idKey]struct{}, len(prev.ids))
+	g.keys = make([]idKey, 0, len(prev.keys))
 	g.sizes = make(map[string]int, len(prev.parts))
 	for dir, p := range prev.parts {
 		g.sizes[dir] = len(p.rows)
@@ -52,26 +53,20 @@ func newGen(prev *gen) *gen {
 	return g
 }
 
+// newGenLocked starts the next generation after prev (nil: none).
+func (o *lakeOutput) newGenLocked(prev *gen) *gen {
+	o.genSeq++
+	return newGen(prev, o.genSeq)
+}
+
 // partBuf is the buffered rows of one partition directory. It points into
 // the decoded batches (which stay alive until the commit): appending under
-// the output's lock moves 8 bytes a row, not a ~300-byte row, and the rows
-// are copied together once, by the committer, in groups.
+// the output's lock moves 8 bytes a row, not a ~300-byte row, and the
+// committer sorts the pointers and encodes the columns straight from the
+// rows, which are never copied.
 type partBuf struct {
 	rows  []*txn.Transaction
 	bytes int64
-}
-
-// groups returns the rows by partition directory, for writeGroups.
-func (g *gen) groups() map[string][]txn.Transaction {
-	out := make(map[string][]txn.Transaction, len(g.parts))
-	for dir, p := range g.parts {
-		rows := make([]txn.Transaction, len(p.rows))
-		for i, r := range p.rows {
-			rows[i] = *r
-		}
-		out[dir] = rows
-	}
-	return out
 }
 
 func (g *gen) pending() bool { return g.rows > 0 || len(g.offsets) > 0 }
@@ -84,16 +79,6 @@ func (o *lakeOutput) bufferedLocked() int64 {
 		b += o.inflight.bytes
 	}
 	return b
-}
-
-// waitingLocked counts the batches blocked on the open and in-flight
-// generations.
-func (o *lakeOutput) waitingLocked() int {
-	n := o.open.batches
-	if o.inflight != nil {
-		n += o.inflight.batches
-	}
-	return n
 }
 
 func (o *lakeOutput) wakeLoop() {
@@ -169,23 +154,19 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		// producer (or the generator's injected duplicates) can put the
 		// same event at two offsets.
 		if o.cfg.dedupeWindow > 0 {
-			if o.seen.has(it.key) {
+			switch o.ids.claim(it.key, g.seq) {
+			case idNew:
+				g.keys = append(g.keys, it.key)
+			case idCommitted:
 				o.m.dups.Incr(1)
 				continue
-			}
-			_, inOpen := g.ids[it.key]
-			inFlight := false
-			if o.inflight != nil {
-				_, inFlight = o.inflight.ids[it.key]
-			}
-			if inOpen || inFlight {
+			default:
 				// Pending: ack once it is committed, which is no later
 				// than the open generation.
 				o.m.dups.Incr(1)
 				wait = true
 				continue
 			}
-			g.ids[it.key] = struct{}{}
 		}
 		p := parts[it.dir]
 		if p == nil {
@@ -214,13 +195,20 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	if len(g.parts) >= o.cfg.maxOpenPartitions || o.bufferedLocked() >= o.cfg.maxBufferedBytes {
 		o.kicked = true
 	}
-	// Every in-flight slot is waiting on a commit: no more rows can arrive
-	// before one, so waiting out commit_interval would only stall the input.
-	if o.cfg.maxInFlight > 0 && o.waitingLocked() >= o.cfg.maxInFlight {
+	// Half of the in-flight slots wait on this generation: commit it, so
+	// that the other half keeps the input flowing while it is written.
+	// (Waiting until every slot waits would stall the input for every
+	// commit.)
+	if o.cfg.maxInFlight > 0 && 2*g.batches >= o.cfg.maxInFlight {
 		o.kicked = true
 	}
+	now := time.Now()
+	if !o.lastAdd.IsZero() {
+		o.gap += (now.Sub(o.lastAdd) - o.gap) / 8
+	}
+	o.lastAdd = now
 	if g.first.IsZero() {
-		g.first = time.Now()
+		g.first = now
 		o.wakeLoop()
 	}
 	if o.kicked {
@@ -229,6 +217,21 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	o.m.openParts.Set(int64(len(g.parts)))
 	o.m.buffered.Set(o.bufferedLocked())
 	return g, nil
+}
+
+// Idle commits: the input is taken to have paused (or ended) when no batch
+// joined for idleGaps times the recent gap between batches, and at least
+// minIdle; the open generation is then committed without waiting out
+// commit_interval, as nothing more would join it soon. A file read to its
+// end is the common case: its last batches wait on the commit, and the
+// input only finishes once they are acknowledged.
+const (
+	idleGaps = 4
+	minIdle  = 50 * time.Millisecond
+)
+
+func (o *lakeOutput) idleLimitLocked() time.Duration {
+	return min(o.cfg.commitInterval, max(minIdle, idleGaps*o.gap))
 }
 
 func isClosed(ch chan struct{}) bool {
@@ -253,15 +256,15 @@ func (o *lakeOutput) loop() {
 		closing := isClosed(o.closing)
 		ready, wait := false, time.Hour
 		if g.pending() {
-			age := time.Since(g.first)
-			if o.kicked || closing || o.failed != nil || age >= o.cfg.commitInterval {
+			age, idle, limit := time.Since(g.first), time.Since(o.lastAdd), o.idleLimitLocked()
+			if o.kicked || closing || o.failed != nil || age >= o.cfg.commitInterval || idle >= limit {
 				ready = true
 			} else {
-				wait = o.cfg.commitInterval - age
+				wait = min(o.cfg.commitInterval-age, limit-idle)
 			}
 		}
 		if ready {
-			o.open = newGen(g)
+			o.open = o.newGenLocked(g)
 			o.inflight = g
 			o.kicked = false
 		} else if closing {
@@ -294,12 +297,14 @@ func (o *lakeOutput) commit(g *gen) {
 	err := o.failed
 	o.mu.Unlock()
 	start := time.Now()
+	var wrote time.Duration
 	var files []DataFile
 	backoff := 100 * time.Millisecond
 	for err == nil {
 		if files == nil && g.rows > 0 {
-			files, err = o.tbl.writeGroups(o.ctx, g.groups(), o.cfg.write)
+			files, err = o.tbl.writeGroups(o.ctx, g.parts, o.cfg.write)
 		}
+		wrote = time.Since(start)
 		if err == nil {
 			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.floor)
 		}
@@ -328,6 +333,7 @@ func (o *lakeOutput) commit(g *gen) {
 		o.tbl.deleteUncommitted(o.ctx, files)
 		tableOffs = fenced.Current
 	} else if err == nil {
+		o.log.Debugf("parquet_lake: committed %d rows of %d batches in %d files in %s (written in %s, %s after the first batch)", g.rows, g.batches, len(files), time.Since(start).Round(time.Millisecond), wrote.Round(time.Millisecond), start.Sub(g.first).Round(time.Millisecond))
 		o.m.commitTime.Timing(time.Since(start).Nanoseconds())
 		o.m.commits.Incr(1)
 		o.m.rows.Incr(int64(g.rows))
@@ -360,13 +366,16 @@ func (o *lakeOutput) commit(g *gen) {
 		for _, e := range tableOffs.Sorted() {
 			o.skip.Set(e.Topic, e.Partition, e.NextOffset)
 		}
-		for _, k := range foreign {
-			o.seen.add(k, o.cfg.dedupeWindow)
-		}
-		if err == nil {
-			for k := range g.ids {
-				o.seen.add(k, o.cfg.dedupeWindow)
+		if err != nil {
+			// Fenced: nothing of g landed; its ids were never committed.
+			for _, k := range g.keys {
+				o.ids.drop(k, g.seq)
 			}
+			g.keys = g.keys[:0]
+		}
+		o.ids.complete(g.seq, len(g.keys))
+		for _, k := range foreign {
+			o.ids.addCommitted(k)
 		}
 	} else if o.failed == nil {
 		o.failed = err

@@ -1,6 +1,8 @@
 package lake
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/uuid"
@@ -25,14 +27,137 @@ func TestKeyOf(t *testing.T) {
 	require.NotEqual(t, keyOf("tx-1"), keyOf("tx-2"))
 }
 
-func TestIDWindowForgetsTheOldest(t *testing.T) {
-	w := newIDWindow(2)
-	a, b, c := keyOf("a"), keyOf("b"), keyOf("c")
-	w.add(a, 2)
-	w.add(b, 2)
-	w.add(a, 2) // already there: not a new entry
-	require.True(t, w.has(a) && w.has(b))
-	w.add(c, 2)
-	require.False(t, w.has(a))
-	require.True(t, w.has(b) && w.has(c))
+func TestIDSetForgetsTheOldest(t *testing.T) {
+	w := newIDSet(2)
+	a, b, c, d := keyOf("a"), keyOf("b"), keyOf("c"), keyOf("d")
+	require.Equal(t, idNew, w.claim(a, 2))
+	require.Equal(t, idPending, w.claim(a, 3)) // pending in generation 2
+	w.complete(2, 1)
+	require.Equal(t, idCommitted, w.claim(a, 3))
+	require.Equal(t, idNew, w.claim(b, 3))
+	require.Equal(t, idNew, w.claim(c, 3))
+	w.complete(3, 2)
+	// Generation 3 alone holds 2 ids: generation 2 left the window.
+	require.Equal(t, idNew, w.state(a))
+	require.Equal(t, idCommitted, w.state(b))
+	w.addCommitted(d)
+	require.Equal(t, idCommitted, w.state(d))
+	require.Equal(t, idCommitted, w.state(c))
+}
+
+// The table against a model (a map of stamps, the same window rule) under
+// random claims, completions, failures and foreign ids, with keys that
+// share their first bytes (as time-ordered ids do), so that the table
+// grows, sweeps and deletes.
+func TestIDSetMatchesModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const limit = 3000
+	s := newIDSet(limit)
+	stamp := map[idKey]uint32{}
+	type gc struct {
+		seq uint32
+		n   int
+	}
+	var gens []gc
+	total, done, floor := 0, uint32(firstGenSeq), uint32(firstGenSeq)
+	count := func(seq uint32, n int) {
+		if len(gens) > 0 && gens[len(gens)-1].seq == seq {
+			gens[len(gens)-1].n += n
+		} else {
+			gens = append(gens, gc{seq, n})
+		}
+		total += n
+		for len(gens) > 1 && total-gens[0].n >= limit {
+			total -= gens[0].n
+			gens = gens[1:]
+		}
+		floor = gens[0].seq
+	}
+	state := func(k idKey) int {
+		g, ok := stamp[k]
+		switch {
+		case !ok || g < floor:
+			return idNew
+		case g <= done:
+			return idCommitted
+		}
+		return idPending
+	}
+	keys := make([]idKey, 20000)
+	for i := range keys {
+		keys[i][0], keys[i][1] = 0x01, 0x9a // a shared prefix
+		binary.LittleEndian.PutUint64(keys[i][8:], r.Uint64())
+		keys[i][2] = byte(r.IntN(4))
+	}
+	open, inflight := done+1, uint32(0)
+	var openKeys, inflightKeys []idKey
+	for step := 0; step < 300000; step++ {
+		k := keys[r.IntN(len(keys))]
+		switch op := r.IntN(100); {
+		case op < 80:
+			want := state(k)
+			require.Equal(t, want, s.claim(k, open), "step %d", step)
+			if want == idNew {
+				stamp[k] = open
+				openKeys = append(openKeys, k)
+			}
+		case op < 85:
+			if state(k) == idNew {
+				stamp[k] = done
+				count(done, 1)
+			}
+			s.addCommitted(k)
+		case op < 98:
+			continue
+		default:
+			// The in-flight generation completes, committed or fenced;
+			// the open one goes in flight.
+			if inflight != 0 {
+				n := len(inflightKeys)
+				if r.IntN(4) == 0 {
+					for _, x := range inflightKeys {
+						delete(stamp, x)
+						s.drop(x, inflight)
+					}
+					n = 0
+				}
+				done = inflight
+				count(inflight, n)
+				s.complete(inflight, n)
+			}
+			inflight, inflightKeys = open, openKeys
+			open++
+			openKeys = nil
+		}
+		if step%997 == 0 {
+			for _, x := range keys[:200] {
+				require.Equal(t, state(x), s.state(x), "step %d", step)
+			}
+		}
+	}
+	for _, k := range keys {
+		require.Equal(t, state(k), s.state(k))
+	}
+}
+
+// parseUUID accepts exactly the canonical lower-case form, with every byte
+// position checked.
+func TestParseUUIDEveryPosition(t *testing.T) {
+	for n := 0; n < 200; n++ {
+		u := uuid.New()
+		s := u.String()
+		var k idKey
+		require.True(t, parseUUID(s, &k), s)
+		require.Equal(t, idKey(u), k)
+		for i := 0; i < len(s); i++ {
+			for _, c := range []byte{'g', 'A', 'F', '-', '/', ':', '`', 0, 0xff} {
+				if c == s[i] {
+					continue
+				}
+				b := []byte(s)
+				b[i] = c
+				require.False(t, parseUUID(string(b), &k), "%q", b)
+			}
+		}
+	}
 }

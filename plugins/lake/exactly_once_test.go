@@ -122,12 +122,21 @@ func TestRecentIDsNewestLast(t *testing.T) {
 	for _, k := range newest[len(newest)-50:] {
 		assert.True(t, last[k], "a RecentIDs tail id is not from the newest run")
 	}
-	w := newIDWindow(50)
-	for _, k := range all {
-		w.add(k, 50)
+	// A window of 50 filled with all, oldest first, generation by
+	// generation: the older run's ids leave it.
+	w := newIDSet(50)
+	seq := uint32(firstGenSeq)
+	for i, k := range all {
+		if i%10 == 0 {
+			seq++
+		}
+		w.claim(k, seq)
+		if i%10 == 9 || i == len(all)-1 {
+			w.complete(seq, min(10, i%10+1))
+		}
 	}
 	for _, r := range rows[:100] {
-		assert.False(t, w.has(keyOf(r.TransactionID)), "an id of the older run outlived a full window")
+		assert.Equal(t, idNew, w.state(keyOf(r.TransactionID)), "an id of the older run outlived a full window")
 	}
 }
 

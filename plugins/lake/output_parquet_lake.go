@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,9 +59,13 @@ func parquetLakeOutputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Writes transactions exactly once to a Hive-partitioned Parquet lake with Iceberg metadata, on a local directory or S3.").
 		Description(`
-Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema); a message that fails to decode is rejected (nacked) with the reason.
+Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema), or several, one per line (newline-delimited JSON, as the `+"`line_chunks`"+` scanner reads a file: no message per line is needed). A message that fails to decode is rejected (nacked) with the reason, as a whole: the line number names the bad line of a multi-line message. A message's Kafka offset covers all of its lines.
 
-Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) and buffered per partition. A committer groups everything buffered during `+"`commit_interval`"+` (sooner when `+"`max_rows`, `max_bytes`, `max_open_partitions` or `max_buffered_bytes`"+` is reached), writes one zstd Parquet file per partition with rows sorted by `+"`event_time`"+` (rolling at `+"`max_rows`/`max_bytes`"+`), and commits all of them in ONE Iceberg snapshot (table `+"`trstream.transactions`"+`), together with the Kafka offsets of the messages it holds.
+Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) and buffered per partition. A committer groups everything buffered during `+"`commit_interval`"+` (sooner when `+"`max_rows`, `max_bytes`, `max_open_partitions` or `max_buffered_bytes`"+` is reached, when half of `+"`max_in_flight`"+` batches wait on it, so that the other half keeps the input flowing during the commit, or when the input pauses: no batch for four times the recent gap between batches, at least 50ms, as when a file has been read to its end), writes one zstd Parquet file per partition with rows sorted by `+"`event_time`"+` (rolling at `+"`max_rows`/`max_bytes`"+`), and commits all of them in ONE Iceberg snapshot (table `+"`trstream.transactions`"+`), together with the Kafka offsets of the messages it holds.
+
+### File layout
+
+The Parquet files come from trstream's own encoder for the transaction schema (data pages v2): strings that repeat within a file (type, status, currency, country...) are dictionary-encoded, the others and the dictionaries zstd-compressed; `+"`event_time`, `amount` and `balance_after`"+` are DELTA_BINARY_PACKED and not compressed further (bit-packed, sorted times and amounts are smaller than zstd makes them, and readers skip a decompression). Every row group carries min, max and null count of each column; there is no page index.
 
 ### Group commit and delivery guarantees
 
@@ -276,12 +281,15 @@ type lakeOutput struct {
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when buffered bytes drop
 	tbl      *Table
-	open     *gen      // the generation batches join
-	inflight *gen      // the generation being committed, if any
-	kicked   bool      // commit the open generation now
-	failed   error     // set at shutdown: every later batch fails
-	skip     Offsets   // skip offsets below these (committed by others or earlier runs)
-	seen     *idWindow // committed transaction ids
+	open     *gen          // the generation batches join
+	inflight *gen          // the generation being committed, if any
+	kicked   bool          // commit the open generation now
+	lastAdd  time.Time     // when a batch last joined a generation
+	gap      time.Duration // moving average of the time between batches
+	failed   error         // set at shutdown: every later batch fails
+	skip     Offsets       // skip offsets below these (committed by others or earlier runs)
+	ids      *idSet        // committed and pending transaction ids
+	genSeq   uint32        // the last generation's number
 
 	wake     chan struct{}
 	closing  chan struct{}
@@ -340,23 +348,24 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	}
 	o.tbl = tbl
 	o.skip = offs
-	o.seen = newIDWindow(o.cfg.dedupeWindow)
+	o.ids = newIDSet(o.cfg.dedupeWindow)
+	o.genSeq = firstGenSeq
 	// Warm the id window from the newest committed rows, so an event
 	// produced again across this restart (or a rebalance) still lands once.
 	if recent, err := tbl.RecentIDs(ctx, o.cfg.dedupeWindow); err != nil {
 		o.log.Warnf("parquet_lake: id window starts empty: %v", err)
 	} else {
 		for _, k := range recent {
-			o.seen.add(k, o.cfg.dedupeWindow)
+			o.ids.addCommitted(k)
 		}
 	}
-	o.open = newGen(nil)
+	o.open = o.newGenLocked(nil)
 	o.wake = make(chan struct{}, 1)
 	o.closing = make(chan struct{})
 	o.loopDone = make(chan struct{})
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	go o.loop()
-	o.log.Infof("parquet_lake: writing to %s (%d committed topic partitions, %d recent ids)", o.cfg.loc, len(offs.Sorted()), len(o.seen.ring))
+	o.log.Infof("parquet_lake: writing to %s (%d committed topic partitions, %d recent ids)", o.cfg.loc, len(offs.Sorted()), o.ids.size())
 	return nil
 }
 
@@ -373,12 +382,15 @@ type item struct {
 	kafka     bool
 }
 
-// decoded is a batch's valid messages and the partition directories they
-// fall in.
+// decoded is a batch's valid rows and the partition directories they fall
+// in.
 type decoded struct {
-	items []item
-	dirs  []string
-	bytes int64
+	items  []item
+	dirs   []string
+	bytes  int64
+	dirIdx map[string]int // index in dirs
+	dirBuf []byte
+	dirCache
 }
 
 func metaInt(m *service.Message, key string) (int64, bool) {
@@ -407,57 +419,149 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 	return 0, false
 }
 
-// decodeItem decodes m into it.
-func decodeItem(m *service.Message, it *item) error {
-	b, err := m.AsBytes()
-	if err != nil {
-		return err
-	}
-	if it.t, err = txn.Decode(b); err != nil {
-		return err
-	}
+// kafkaMeta is a message's Kafka position, if it has one.
+type kafkaMeta struct {
+	topic     string
+	partition int32
+	offset    int64
+	ok        bool
+}
+
+func kafkaOf(m *service.Message) (k kafkaMeta) {
 	if topic, ok := m.MetaGet("kafka_topic"); ok && topic != "" {
 		p, okp := metaInt(m, "kafka_partition")
 		off, oko := metaInt(m, "kafka_offset")
 		if okp && oko {
-			it.topic, it.partition, it.offset, it.kafka = topic, int32(p), off, true
+			k = kafkaMeta{topic, int32(p), off, true}
 		}
 	}
-	return nil
+	return k
+}
+
+// ndjson reports whether b holds newline-delimited transactions: its
+// first line is a whole JSON object (a pretty-printed one starts with a
+// line of its own, "{").
+func ndjson(b []byte) bool {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return false
+	}
+	line := bytes.TrimSpace(b[:i])
+	return len(line) >= 2 && line[0] == '{' && line[len(line)-1] == '}'
 }
 
 // decodeBatch decodes a batch and derives each row's partition, size and
-// id key; it runs concurrently for every batch in flight.
+// id key; it runs concurrently for every batch in flight. A message holds
+// one transaction, or several, one per line (NDJSON: a file read in chunks
+// of lines needs no message per line). The rows' strings point into the
+// messages' bytes (no copy): the batch holds them, unchanged, until the
+// commit that releases it.
 func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service.BatchError) {
-	d := &decoded{items: make([]item, len(batch))}
+	rows := 0
+	for _, m := range batch {
+		if b, err := m.AsBytes(); err == nil && ndjson(b) {
+			rows += bytes.Count(b, []byte{'\n'}) + 1
+		} else {
+			rows++
+		}
+	}
+	d := &decoded{items: make([]item, 0, rows), dirIdx: map[string]int{}}
 	var berr *service.BatchError
-	dirIdx := map[string]int{}
-	var dirBuf []byte
-	n := 0
+	fail := func(i int, err error) {
+		if berr == nil {
+			berr = service.NewBatchError(batch, errors.New("parquet_lake: messages are not valid transactions"))
+		}
+		berr.Failed(i, fmt.Errorf("parquet_lake: %w", err))
+	}
+	now := time.Now()
 	for i, m := range batch {
-		it := &d.items[n]
-		if err := decodeItem(m, it); err != nil {
-			if berr == nil {
-				berr = service.NewBatchError(batch, errors.New("parquet_lake: messages are not valid transactions"))
-			}
-			berr.Failed(i, fmt.Errorf("parquet_lake: %w", err))
+		b, err := m.AsBytes()
+		if err != nil {
+			fail(i, err)
 			continue
 		}
-		it.key = keyOf(it.t.TransactionID)
-		it.bytes = RowBytes(&it.t)
-		d.bytes += it.bytes
-		dirBuf = o.cfg.part.AppendDir(dirBuf[:0], &it.t)
-		idx, ok := dirIdx[string(dirBuf)]
-		if !ok {
-			idx = len(d.dirs)
-			d.dirs = append(d.dirs, string(dirBuf))
-			dirIdx[d.dirs[idx]] = idx
+		k := kafkaOf(m)
+		first := len(d.items)
+		if ndjson(b) {
+			line := 0
+			for rest := b; len(rest) > 0 && err == nil; {
+				l := rest
+				if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+					l, rest = rest[:j], rest[j+1:]
+				} else {
+					rest = nil
+				}
+				line++
+				if len(bytes.TrimSpace(l)) == 0 {
+					continue
+				}
+				if err = o.decodeRow(d, l, k, now); err != nil {
+					err = fmt.Errorf("line %d: %w", line, err)
+				}
+			}
+			if err == nil {
+				continue
+			}
+			// Not NDJSON after all? The message as one transaction.
+			d.items = d.items[:first]
+			if o.decodeRow(d, b, k, now) == nil {
+				continue
+			}
+			fail(i, err)
+			continue
 		}
-		it.dir = idx
-		n++
+		if t, ok := txn.Decoded(m.Context(), b); ok {
+			// transaction_validate decoded and validated these bytes.
+			o.addRow(d, t, k)
+			continue
+		}
+		if err := o.decodeRow(d, b, k, now); err != nil {
+			fail(i, err)
+		}
 	}
-	d.items = d.items[:n]
 	return d, berr
+}
+
+// decodeRow decodes one transaction into a new item of d, validating
+// against now; on error it adds none.
+func (o *lakeOutput) decodeRow(d *decoded, b []byte, k kafkaMeta, now time.Time) error {
+	d.items = append(d.items, item{})
+	it := &d.items[len(d.items)-1]
+	if err := txn.DefaultLimits.DecodeInto(b, now, &it.t, true); err != nil {
+		d.items = d.items[:len(d.items)-1]
+		return err
+	}
+	o.derive(d, it, k)
+	return nil
+}
+
+// addRow adds a row decoded elsewhere to d.
+func (o *lakeOutput) addRow(d *decoded, t *txn.Transaction, k kafkaMeta) {
+	d.items = append(d.items, item{t: *t})
+	o.derive(d, &d.items[len(d.items)-1], k)
+}
+
+// derive fills in what add needs of an item: its Kafka position, id key,
+// size and partition directory.
+func (o *lakeOutput) derive(d *decoded, it *item, k kafkaMeta) {
+	if k.ok {
+		it.topic, it.partition, it.offset, it.kafka = k.topic, k.partition, k.offset, true
+	}
+	it.key = keyOf(it.t.TransactionID)
+	it.bytes = RowBytes(&it.t)
+	d.bytes += it.bytes
+	idx, slot := d.dirCache.lookup(&o.cfg.part, &it.t)
+	if idx < 0 {
+		d.dirBuf = o.cfg.part.AppendDir(d.dirBuf[:0], &it.t)
+		var ok bool
+		if idx, ok = d.dirIdx[string(d.dirBuf)]; !ok {
+			idx = len(d.dirs)
+			d.dirs = append(d.dirs, string(d.dirBuf))
+			d.dirIdx[d.dirs[idx]] = idx
+		}
+		d.dirCache.store(&o.cfg.part, &it.t, slot, idx)
+	}
+	it.dir = idx
 }
 
 // WriteBatch hands the batch's rows to the partition buffers and blocks

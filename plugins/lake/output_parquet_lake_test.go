@@ -235,3 +235,90 @@ func checkDuckDB(t *testing.T, dir string, rows []txn.Transaction) {
 	assert.Equal(t, "12.4100", amt)
 	assert.True(t, rows[7].EventTime.Equal(et), "%s vs %s", rows[7].EventTime, et)
 }
+
+// A message may hold several transactions, one per line (NDJSON); a
+// pretty-printed transaction is still one; a message with a bad line fails
+// as a whole, and none of its rows lands.
+func TestParquetLakeNDJSONMessages(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("ndjson", 12, 1)
+	line := func(i int) string { return string(rows[i].AppendJSON(nil)) }
+	pretty, err := json.MarshalIndent(rows[6], "", "  ")
+	require.NoError(t, err)
+
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	send, err := sb.AddBatchProducerFunc()
+	require.NoError(t, err)
+	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
+	stream, err := sb.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+
+	batch := service.MessageBatch{
+		service.NewMessage([]byte(line(0) + "\n" + line(1) + "\r\n\n" + line(2))),
+		service.NewMessage([]byte(line(3) + "\n")),
+		service.NewMessage([]byte(line(4) + "\n" + `{"transaction_id":"nope"}` + "\n" + line(5))),
+		service.NewMessage(pretty),
+		service.NewMessage([]byte(" " + line(7) + " \n " + line(8) + "\n")),
+	}
+	// The third message fails (its second line); the rest land.
+	require.Error(t, send(ctx, batch))
+	require.NoError(t, stream.StopWithin(10*time.Second))
+	cancel()
+	<-done
+
+	tbl := openLake(t, dir, S3Options{})
+	want := []string{rows[0].TransactionID, rows[1].TransactionID, rows[2].TransactionID, rows[3].TransactionID,
+		rows[6].TransactionID, rows[7].TransactionID, rows[8].TransactionID}
+	assert.Equal(t, sorted(want), fileIDs(t, tbl))
+}
+
+func TestDecodeBatchNDJSONErrors(t *testing.T) {
+	part, err := ParsePartitioning(DefaultPartitionBy)
+	require.NoError(t, err)
+	o := &lakeOutput{cfg: lakeConfig{part: part}}
+	rows := testRows("ndjson-err", 3, 1)
+	batch := service.MessageBatch{
+		service.NewMessage([]byte(string(rows[0].AppendJSON(nil)) + "\n" + `{"transaction_id":"nope"}`)),
+		service.NewMessage(rows[1].AppendJSON(nil)),
+		service.NewMessage([]byte("{\n}")),
+	}
+	idx := batch.Index()
+	d, berr := o.decodeBatch(batch)
+	require.NotNil(t, berr)
+	require.Len(t, d.items, 1)
+	assert.Equal(t, rows[1].TransactionID, d.items[0].t.TransactionID)
+	var msgs []string
+	berr.WalkMessagesIndexedBy(idx, func(i int, _ *service.Message, err error) bool {
+		if err != nil {
+			msgs = append(msgs, fmt.Sprintf("%d: %v", i, err))
+		}
+		return true
+	})
+	require.Len(t, msgs, 2)
+	assert.Contains(t, msgs[0], "0: parquet_lake: line 2: ")
+	assert.Contains(t, msgs[1], "2: parquet_lake: ")
+}
+
+// A row transaction_validate decoded travels with the message and is taken
+// as is; once the body is replaced, the new body is decoded.
+func TestDecodeBatchTakesValidatedRow(t *testing.T) {
+	part, err := ParsePartitioning(DefaultPartitionBy)
+	require.NoError(t, err)
+	o := &lakeOutput{cfg: lakeConfig{part: part}}
+	rows := testRows("attached", 3, 1)
+	body := rows[0].AppendJSON(nil)
+	m := service.NewMessage(body)
+	m = m.WithContext(txn.WithDecoded(m.Context(), body, &rows[1])) // marked: not body's row
+	replaced := m.Copy()
+	replaced.SetBytes(rows[2].AppendJSON(nil))
+	d, berr := o.decodeBatch(service.MessageBatch{m, replaced})
+	require.Nil(t, berr)
+	require.Len(t, d.items, 2)
+	assert.Equal(t, rows[1], d.items[0].t)
+	assert.Equal(t, rows[2], d.items[1].t)
+}

@@ -281,3 +281,75 @@ func PartitionOf(path string) map[string]string {
 
 // sameKeys reports whether two partition key lists are equal.
 func sameKeys(a, b []string) bool { return slices.Equal(a, b) }
+
+// dirCache maps rows to partition directories without building the
+// directory of every row. For the usual layouts, a time key (event_date or
+// event_hour) and at most one string column, a row's directory follows
+// from its day or hour number and that string's bytes; the decoder gives
+// low-cardinality values canonical strings, so the string's data pointer
+// and length identify it without reading it. A row whose key misses the
+// cache gets its directory built and looked up, as every row would without
+// it.
+type dirCache struct {
+	slots [64]struct {
+		tk  int64
+		p   *byte
+		n   int // length plus one: 0 is an empty slot
+		idx int
+	}
+}
+
+// quickKey returns the time number and string of t's partition key, if
+// the layout is one dirCache handles.
+func (p *Partitioning) quickKey(t *txn.Transaction) (tk int64, s string, ok bool) {
+	nTime, nStr := 0, 0
+	for _, k := range p.keys {
+		switch k.kind {
+		case kindDay, kindHour:
+			nTime++
+			div := int64(86400)
+			if k.kind == kindHour {
+				div = 3600
+			}
+			sec := t.EventTime.Unix()
+			tk = sec / div
+			if sec%div < 0 {
+				tk--
+			}
+			tk = tk*2 + int64(k.kind) // day 5 and hour 5 differ
+		case kindIdentity:
+			if k.isBool {
+				return 0, "", false
+			}
+			nStr++
+			s = *(*string)(unsafe.Add(unsafe.Pointer(t), k.offset))
+		}
+	}
+	return tk, s, nTime <= 1 && nStr <= 1
+}
+
+// lookup returns the cached directory index of t, or -1.
+func (c *dirCache) lookup(p *Partitioning, t *txn.Transaction) (idx int, slot int) {
+	tk, s, ok := p.quickKey(t)
+	if !ok {
+		return -1, -1
+	}
+	ptr := unsafe.StringData(s)
+	h := uint64(tk)*0x9E3779B97F4A7C15 ^ uint64(uintptr(unsafe.Pointer(ptr)))>>3 ^ uint64(len(s))
+	slot = int(h>>58) & 63
+	e := &c.slots[slot]
+	if e.n == len(s)+1 && e.tk == tk && e.p == ptr {
+		return e.idx, slot
+	}
+	return -1, slot
+}
+
+// store caches t's directory index in slot (from lookup).
+func (c *dirCache) store(p *Partitioning, t *txn.Transaction, slot, idx int) {
+	if slot < 0 {
+		return
+	}
+	tk, s, _ := p.quickKey(t)
+	e := &c.slots[slot]
+	e.tk, e.p, e.n, e.idx = tk, unsafe.StringData(s), len(s)+1, idx
+}

@@ -89,9 +89,10 @@ func TestParquetLakeS3(t *testing.T) {
 	assert.NotEmpty(t, objs)
 
 	// A file above the 5 MiB part size goes up as a multipart upload.
-	big := testRows("big", 60_000, 1)
+	big := testRows("big", 160_000, 1)
 	for i := range big {
 		big[i].Type = txn.TypeDeposit
+		big[i].EventTime = big[0].EventTime.Add(time.Duration(i) * time.Millisecond) // one day
 	}
 	before := st.multipart.Load()
 	bf, err := tbl.WriteFiles(context.Background(), big, WriteOptions{Compression: "none"})
