@@ -510,11 +510,6 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 			fail(i, err)
 			continue
 		}
-		if t, ok := txn.Decoded(m.Context(), b); ok {
-			// transaction_validate decoded and validated these bytes.
-			o.addRow(d, t, k)
-			continue
-		}
 		if err := o.decodeRow(d, b, k, now); err != nil {
 			fail(i, err)
 		}

@@ -303,22 +303,3 @@ func TestDecodeBatchNDJSONErrors(t *testing.T) {
 	assert.Contains(t, msgs[0], "0: parquet_lake: line 2: ")
 	assert.Contains(t, msgs[1], "2: parquet_lake: ")
 }
-
-// A row transaction_validate decoded travels with the message and is taken
-// as is; once the body is replaced, the new body is decoded.
-func TestDecodeBatchTakesValidatedRow(t *testing.T) {
-	part, err := ParsePartitioning(DefaultPartitionBy)
-	require.NoError(t, err)
-	o := &lakeOutput{cfg: lakeConfig{part: part}}
-	rows := testRows("attached", 3, 1)
-	body := rows[0].AppendJSON(nil)
-	m := service.NewMessage(body)
-	m = m.WithContext(txn.WithDecoded(m.Context(), body, &rows[1])) // marked: not body's row
-	replaced := m.Copy()
-	replaced.SetBytes(rows[2].AppendJSON(nil))
-	d, berr := o.decodeBatch(service.MessageBatch{m, replaced})
-	require.Nil(t, berr)
-	require.Len(t, d.items, 2)
-	assert.Equal(t, rows[1], d.items[0].t)
-	assert.Equal(t, rows[2], d.items[1].t)
-}

@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -59,22 +58,4 @@ func TestLimitsDecode(t *testing.T) {
 			require.Equal(t, c.field, fe.Field, err.Error())
 		})
 	}
-}
-
-func TestWithDecoded(t *testing.T) {
-	tx := sample()
-	body := tx.AppendJSON(nil)
-	var got Transaction
-	require.NoError(t, DefaultLimits.DecodeInto(body, time.Now(), &got, true))
-	ctx := WithDecoded(context.Background(), body, &got)
-	back, ok := Decoded(ctx, body)
-	require.True(t, ok)
-	require.Equal(t, tx, *back)
-	// Other bytes, even equal ones, or a prefix: not this decoding.
-	_, ok = Decoded(ctx, append([]byte(nil), body...))
-	require.False(t, ok)
-	_, ok = Decoded(ctx, body[:len(body)-1])
-	require.False(t, ok)
-	_, ok = Decoded(context.Background(), body)
-	require.False(t, ok)
 }

@@ -163,7 +163,7 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 	valid := int64(0)
 	var invalid map[string]int64
 	var t txn.Transaction
-	for i, msg := range batch {
+	for _, msg := range batch {
 		body, err := msg.AsBytes()
 		if err == nil {
 			err = p.check(body, now, &t)
@@ -172,11 +172,7 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 			valid++
 			if p.normalize {
 				msg.SetBytes(t.AppendJSON(make([]byte, 0, len(body)+16)))
-				continue
 			}
-			// The decoded row travels with the message: parquet_lake
-			// takes it instead of decoding the same bytes again.
-			batch[i] = msg.WithContext(txn.WithDecoded(msg.Context(), body, &t))
 			continue
 		}
 		reason, field := txn.ReasonOf(err), ""
