@@ -4,8 +4,6 @@ import (
 	"slices"
 	"time"
 	"unsafe"
-
-	"github.com/trstream/trstream/plugins/txn"
 )
 
 // appendWire appends m.tx in the wire form: the bytes txn's AppendJSON
@@ -48,7 +46,7 @@ func (m *Model) appendWire(b []byte) []byte {
 		b = append(b, t.MerchantCategory...)
 	}
 	b = append(b, `","amount":`...)
-	b = appendAmount(b, t.Amount)
+	b = t.Amount.AppendText(b)
 	b = append(b, `,"currency":"`...)
 	b = append(b, t.Currency...)
 	b = append(b, `","type":"`...)
@@ -64,7 +62,7 @@ func (m *Model) appendWire(b []byte) []byte {
 		b = append(b, t.CardFingerprint...)
 	}
 	b = append(b, `","balance_after":`...)
-	b = appendAmount(b, t.BalanceAfter)
+	b = t.BalanceAfter.AppendText(b)
 	if t.IsFraud {
 		b = append(b, `,"is_fraud":true`...)
 	} else {
@@ -150,45 +148,6 @@ func put2(dst []byte, v int) {
 	_ = dst[1]
 	dst[0], dst[1] = twoDigits[v*2], twoDigits[v*2+1]
 }
-
-// appendAmount writes the same text as txn's encoder: Amount.AppendText,
-// with two-digit table lookups for the common range.
-func appendAmount(b []byte, a txn.Amount) []byte {
-	v := int64(a)
-	if v < 0 || v >= 1e8*amountUnit {
-		return a.AppendText(b)
-	}
-	ip, frac := v/amountUnit, v%amountUnit
-	var buf [8]byte
-	i := len(buf)
-	for ip >= 100 {
-		i -= 2
-		q := ip / 100
-		put2(buf[i:], int(ip-q*100))
-		ip = q
-	}
-	if ip >= 10 {
-		i -= 2
-		put2(buf[i:], int(ip))
-	} else {
-		i--
-		buf[i] = byte('0' + ip)
-	}
-	b = append(b, buf[i:]...)
-	hi, lo := frac/100, frac%100
-	b = append(b, '.', twoDigits[hi*2], twoDigits[hi*2+1])
-	switch {
-	case lo == 0:
-	case lo%10 == 0:
-		b = append(b, byte('0'+lo/10))
-	default:
-		b = append(b, twoDigits[lo*2], twoDigits[lo*2+1])
-	}
-	return b
-}
-
-// amountUnit is txn.Amount's units per whole currency unit.
-const amountUnit = 10000
 
 // twoDigits holds "00" to "99".
 const twoDigits = "00010203040506070809" +

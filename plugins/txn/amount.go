@@ -64,15 +64,54 @@ func (a Amount) Decimals() int {
 // beyond two places: 12.5 → "12.50", 3 → "3.00", 0.0001 → "0.0001".
 func (a Amount) String() string { return string(a.AppendText(nil)) }
 
-// AppendText appends the decimal text of the amount to b.
+// AppendText appends the decimal text of the amount to b: at least two
+// decimals, at most four, no trailing zero past the second. Encoders call
+// it for every event, so amounts below 100M take a path of two-digit table
+// lookups; the rest go through strconv.
 func (a Amount) AppendText(b []byte) []byte {
 	v := int64(a)
 	if v < 0 {
 		b = append(b, '-')
-		v = -v
+		v = -v // the most negative Amount stays negative and takes the slow path
 	}
-	b = strconv.AppendInt(b, v/amountUnit, 10)
-	frac := v % amountUnit
+	if v < 0 || v >= 1e8*amountUnit {
+		return appendAmountSlow(b, v)
+	}
+	ip, frac := v/amountUnit, v%amountUnit
+	var buf [8]byte
+	i := len(buf)
+	for ip >= 100 {
+		i -= 2
+		q := ip / 100
+		copy(buf[i:], twoDigits[(ip-q*100)*2:][:2])
+		ip = q
+	}
+	if ip >= 10 {
+		i -= 2
+		copy(buf[i:], twoDigits[ip*2:][:2])
+	} else {
+		i--
+		buf[i] = byte('0' + ip)
+	}
+	b = append(b, buf[i:]...)
+	hi, lo := frac/100, frac%100
+	b = append(b, '.', twoDigits[hi*2], twoDigits[hi*2+1])
+	switch {
+	case lo == 0:
+	case lo%10 == 0:
+		b = append(b, byte('0'+lo/10))
+	default:
+		b = append(b, twoDigits[lo*2], twoDigits[lo*2+1])
+	}
+	return b
+}
+
+// appendAmountSlow is AppendText's general case, for v's magnitude in
+// units of 1/amountUnit (the sign is already written).
+func appendAmountSlow(b []byte, v int64) []byte {
+	u := uint64(v) // |math.MinInt64| fits
+	b = strconv.AppendUint(b, u/amountUnit, 10)
+	frac := u % amountUnit
 	digits := 2
 	if frac%100 != 0 {
 		digits = 4
@@ -81,7 +120,7 @@ func (a Amount) AppendText(b []byte) []byte {
 		}
 	}
 	b = append(b, '.')
-	div := int64(amountUnit / 10)
+	div := uint64(amountUnit / 10)
 	for i := 0; i < digits; i++ {
 		b = append(b, byte('0'+frac/div%10))
 		div /= 10

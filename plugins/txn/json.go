@@ -41,7 +41,7 @@ func (t *Transaction) AppendJSON(b []byte) []byte {
 		b = appendString(b, t.MerchantCategory)
 	}
 	b = append(b, `,"amount":`...)
-	b = appendAmount(b, t.Amount)
+	b = t.Amount.AppendText(b)
 	b = append(b, `,"currency":`...)
 	b = appendString(b, t.Currency)
 	b = append(b, `,"type":`...)
@@ -57,7 +57,7 @@ func (t *Transaction) AppendJSON(b []byte) []byte {
 		b = appendString(b, t.CardFingerprint)
 	}
 	b = append(b, `,"balance_after":`...)
-	b = appendAmount(b, t.BalanceAfter)
+	b = t.BalanceAfter.AppendText(b)
 	if t.IsFraud {
 		b = append(b, `,"is_fraud":true`...)
 	} else {
@@ -135,41 +135,6 @@ var plainASCII = func() (t [256]bool) {
 	}
 	return
 }()
-
-// appendAmount writes the same text as Amount.AppendText, with two-digit
-// table lookups instead of strconv and a digit loop.
-func appendAmount(b []byte, a Amount) []byte {
-	v := int64(a)
-	if v < 0 || v >= 1e8*amountUnit {
-		return a.AppendText(b)
-	}
-	ip, frac := v/amountUnit, v%amountUnit
-	var buf [8]byte
-	i := len(buf)
-	for ip >= 100 {
-		i -= 2
-		copy(buf[i:], twoDigits[ip%100*2:ip%100*2+2])
-		ip /= 100
-	}
-	if ip >= 10 {
-		i -= 2
-		copy(buf[i:], twoDigits[ip*2:ip*2+2])
-	} else {
-		i--
-		buf[i] = byte('0' + ip)
-	}
-	b = append(b, buf[i:]...)
-	hi, lo := frac/100, frac%100
-	b = append(b, '.', twoDigits[hi*2], twoDigits[hi*2+1])
-	switch {
-	case lo == 0:
-	case lo%10 == 0:
-		b = append(b, byte('0'+lo/10))
-	default:
-		b = append(b, twoDigits[lo*2], twoDigits[lo*2+1])
-	}
-	return b
-}
 
 // twoDigits holds "00" to "99".
 const twoDigits = "00010203040506070809" +
