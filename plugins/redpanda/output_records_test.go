@@ -66,3 +66,66 @@ metadata:
 	_, err = w.toRecords(batch)
 	require.ErrorContains(t, err, "field topic")
 }
+
+// TestKeyMetaFastPath: a key that is one metadata value is read from the
+// metadata directly, and gives the bytes the interpolation gives, for every
+// kind of value; a message without the value goes through the interpolation.
+func TestKeyMetaFastPath(t *testing.T) {
+	values := []any{"acct-42", "", 42, int64(-7), 3.25, true, []byte("raw"), map[string]any{"a": 1}, []any{"x", 2}}
+	for _, key := range []string{`${! meta("k") }`, `${!@k}`, `${! @k }`} {
+		conf, err := redpandaOutputConfigSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopic: t\nkey: '"+key+"'\n", nil)
+		require.NoError(t, err)
+		w, err := newRedpandaWriterFromConfig(conf, service.MockResources())
+		require.NoError(t, err)
+		require.Equal(t, "k", w.keyMeta, key)
+
+		batch := service.MessageBatch{service.NewMessage([]byte("no key"))}
+		for _, v := range values {
+			m := service.NewMessage([]byte("v"))
+			m.MetaSetMut("k", v)
+			batch = append(batch, m)
+		}
+		recs, err := w.toRecords(batch)
+		require.NoError(t, err)
+		slow := w.key // the same interpolation, evaluated by Benthos
+		for i, r := range recs {
+			want, err := batch.TryInterpolatedBytes(i, slow)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(r.Key), "%s, message %d", key, i)
+		}
+	}
+	for _, raw := range []string{`${! meta("k").uppercase() }`, `x-${! @k }`, `${! @k }${! @j }`, `${! metadata("k") }`, "k"} {
+		require.Empty(t, metaOnly(raw), raw)
+	}
+}
+
+// BenchmarkToRecordsKey: records of a 4096-message batch keyed by
+// metadata, through the metadata fast path and through Bloblang (the same
+// key written so that the fast path does not apply).
+func BenchmarkToRecordsKey(b *testing.B) {
+	batch := make(service.MessageBatch, 4096)
+	for i := range batch {
+		batch[i] = service.NewMessage([]byte(`{"transaction_id":"x"}`))
+		batch[i].MetaSetMut("kafka_key", "acct-"+strconv.Itoa(i%1000))
+	}
+	for _, c := range []struct{ name, key string }{
+		{"meta", `${! meta("kafka_key") }`},
+		{"bloblang", `${! meta("kafka_key").string() }`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			conf, err := redpandaOutputConfigSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopic: t\nkey: '"+c.key+"'\n", nil)
+			require.NoError(b, err)
+			w, err := newRedpandaWriterFromConfig(conf, service.MockResources())
+			require.NoError(b, err)
+			b.SetBytes(int64(len(batch) * len(`{"transaction_id":"x"}`)))
+			for b.Loop() {
+				recs, err := w.toRecords(batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.putRecords(recs)
+			}
+			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
