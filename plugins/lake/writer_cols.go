@@ -161,6 +161,13 @@ const (
 	dictMaxBytes   = 1 << 20
 )
 
+// maxPageRows caps the rows of a page, as parquet-mr's page row count limit
+// (20,000) does. Dictionary indexes, delta-packed integers and booleans
+// take a few bits a row, so a byte budget alone let one page hold a whole
+// row group: a reader decoding it (the compactor holds one page a column
+// per open file) then holds 4-8 bytes a row, ten times the page's size.
+const maxPageRows = 20_000
+
 // colEncoder holds the buffers of one file being written; they are reused
 // from file to file through encoders.
 type colEncoder struct {
@@ -420,7 +427,7 @@ func (e *colEncoder) dictPages(rows []*txn.Transaction, base int64, md *format.C
 	width := max(1, bits.Len32(uint32(len(e.dvals)-1)))
 	enc := rle.Encoding{BitWidth: width}
 	// Pages of at most pageSize index bytes (about width bits each).
-	per := max(8, e.pageSize*8/width)
+	per := min(maxPageRows, max(8, e.pageSize*8/width))
 	v := 0
 	for r := 0; r < len(rows); {
 		nr, nv := e.pageSpan(r, len(rows), per)
@@ -439,13 +446,13 @@ func (e *colEncoder) dictPages(rows []*txn.Transaction, base int64, md *format.C
 }
 
 // pageSpan returns how many of the rows from row r go into a page of at
-// most maxValues values, and how many values they hold.
+// most maxValues values and maxPageRows rows, and how many values they hold.
 func (e *colEncoder) pageSpan(r, rows, maxValues int) (nr, nv int) {
 	if len(e.defs) == 0 {
 		n := min(maxValues, rows-r)
 		return n, n
 	}
-	for r+nr < len(e.defs) && nv < maxValues {
+	for r+nr < len(e.defs) && nv < maxValues && nr < maxPageRows {
 		nv += int(e.defs[r+nr])
 		nr++
 	}
@@ -462,7 +469,7 @@ func (e *colEncoder) plainStringPages(rows []*txn.Transaction, base int64, md *f
 		// Rows until the values reach pageSize bytes.
 		nr, nv := 0, 0
 		start := e.offs[v]
-		for r+nr < len(rows) {
+		for r+nr < len(rows) && nr < maxPageRows {
 			if len(e.defs) == 0 || e.defs[r+nr] == 1 {
 				if nv > 0 && int(e.offs[v+nv]-start) >= e.pageSize {
 					break
@@ -512,7 +519,7 @@ func (e *colEncoder) int64Column(c *txnColumn, rows []*txn.Transaction, base int
 	md.Codec = format.Uncompressed
 	md.DataPageOffset = base
 	e.defs = e.defs[:0]
-	per := max(1, e.pageSize/8)
+	per := min(maxPageRows, max(1, e.pageSize/8))
 	for r := 0; r < len(rows); r += per {
 		n := min(per, len(rows)-r)
 		var err error
@@ -538,7 +545,7 @@ func (e *colEncoder) boolColumn(c *txnColumn, rows []*txn.Transaction, base int6
 	md.Encoding = []format.Encoding{format.Plain}
 	md.DataPageOffset = base
 	e.defs = e.defs[:0]
-	per := max(8, e.pageSize*8)
+	per := min(maxPageRows, max(8, e.pageSize*8))
 	for r := 0; r < len(rows); r += per {
 		n := min(per, len(rows)-r)
 		e.page = e.page[:0]

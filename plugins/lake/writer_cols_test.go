@@ -202,6 +202,37 @@ func TestColWriterDictionaryColumns(t *testing.T) {
 	}
 }
 
+// No page holds more than maxPageRows rows, whatever its encoding packs
+// them into, and the pages of each chunk add up to its rows.
+func TestColWriterPageRows(t *testing.T) {
+	rows := generatorRows(t, 3*maxPageRows+123)
+	SortByEventTime(rows)
+	var b bytes.Buffer
+	zstd, _ := Codec("zstd")
+	require.NoError(t, writeParquetCols(&b, ptrsOf(rows), zstd, 128<<10, pageBufferSize))
+	f, got := readAll(t, b.Bytes())
+	require.Len(t, got, len(rows))
+	require.Len(t, f.RowGroups(), 1)
+	for i, cc := range f.RowGroups()[0].ColumnChunks() {
+		pages := cc.Pages()
+		total, n := int64(0), 0
+		for {
+			p, err := pages.ReadPage()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			require.LessOrEqual(t, p.NumRows(), int64(maxPageRows), "column %d", i)
+			total += p.NumRows()
+			n++
+			parquet.Release(p)
+		}
+		require.NoError(t, pages.Close())
+		require.Equal(t, int64(len(rows)), total, "column %d", i)
+		require.GreaterOrEqual(t, n, 4, "column %d", i)
+	}
+}
+
 // DuckDB reads every value of the column encoder's files back: strings
 // (dictionary-encoded or not, NULLs for empty optional ones), times,
 // decimals (DELTA_BINARY_PACKED, uncompressed) and booleans.
