@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 	"unsafe"
+
+	"github.com/trstream/trstream/plugins/txn"
 )
 
 // appendWire appends m.tx in the wire form: the bytes txn's AppendJSON
@@ -110,20 +112,12 @@ func (m *Model) hourOf(us int64) bool {
 		return false
 	}
 	t := time.UnixMicro(us).UTC()
-	y, mo, d := t.Date()
-	if y > 9999 {
+	if t.Year() > 9999 {
 		return false
 	}
-	p := &m.hourText
-	put2(p[0:], y/100)
-	put2(p[2:], y%100)
-	p[4] = '-'
-	put2(p[5:], int(mo))
-	p[7] = '-'
-	put2(p[8:], d)
-	p[10] = 'T'
-	put2(p[11:], t.Hour())
-	p[13] = ':'
+	// Once an hour: the layout's first 14 bytes, "2006-01-02T15:".
+	var buf [32]byte
+	copy(m.hourText[:], t.AppendFormat(buf[:0], txn.TimeLayout))
 	m.hour = h
 	return true
 }
@@ -144,19 +138,8 @@ func (m *Model) putTime(dst *[27]byte, us int64) {
 	dst[26] = 'Z'
 }
 
+// put2 writes v, 0 to 99, as two digits.
 func put2(dst []byte, v int) {
 	_ = dst[1]
-	dst[0], dst[1] = twoDigits[v*2], twoDigits[v*2+1]
+	dst[0], dst[1] = byte('0'+v/10), byte('0'+v%10)
 }
-
-// twoDigits holds "00" to "99".
-const twoDigits = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"

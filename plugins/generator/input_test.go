@@ -3,7 +3,6 @@ package generator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -369,25 +368,14 @@ inject: {duplicate_rate: 0.1, invalid_rate: 0.1}
 			first, ack, err := in.ReadBatch(ctx)
 			require.NoError(t, err)
 			require.Len(t, first, 50)
-			snapshot := func(b service.MessageBatch) []string {
-				var out []string
-				for _, m := range b {
-					body, err := m.AsBytes()
-					require.NoError(t, err)
-					meta := map[string]any{}
-					require.NoError(t, m.MetaWalkMut(func(k string, v any) error { meta[k] = v; return nil }))
-					out = append(out, fmt.Sprint(string(body), meta))
-				}
-				return out
-			}
-			want := snapshot(first)
+			want := snapshotBatch(t, first)
 			// Downstream changing a message must not change the replay.
 			first[0].SetBytes([]byte("changed"))
 			first[0].MetaSetMut(MetaKafkaKey, "changed")
 			require.NoError(t, ack(ctx, errors.New("nope")))
 			again, ack2, err := in.ReadBatch(ctx)
 			require.NoError(t, err)
-			require.Equal(t, want, snapshot(again))
+			require.Equal(t, want, snapshotBatch(t, again))
 			require.NoError(t, ack2(ctx, nil))
 			_, _, err = in.ReadBatch(ctx)
 			require.ErrorIs(t, err, service.ErrEndOfInput)
