@@ -77,7 +77,7 @@ func TestKeyMetaFastPath(t *testing.T) {
 		require.NoError(t, err)
 		w, err := newRedpandaWriterFromConfig(conf, service.MockResources())
 		require.NoError(t, err)
-		require.Equal(t, "k", w.keyMeta, key)
+		require.Equal(t, "k", w.key.meta, key)
 
 		batch := service.MessageBatch{service.NewMessage([]byte("no key"))}
 		for _, v := range values {
@@ -87,7 +87,7 @@ func TestKeyMetaFastPath(t *testing.T) {
 		}
 		recs, err := w.toRecords(batch)
 		require.NoError(t, err)
-		slow := w.key // the same interpolation, evaluated by Benthos
+		slow := w.key.is // the same interpolation, evaluated by Benthos
 		for i, r := range recs {
 			want, err := batch.TryInterpolatedBytes(i, slow)
 			require.NoError(t, err)

@@ -152,11 +152,10 @@ func init() {
 type redpandaWriter struct {
 	log       *service.Logger
 	opts      []kgo.Opt
-	topic     *service.InterpolatedString
-	key       *service.InterpolatedString
-	keyMeta   string // the metadata key that key reads, if that is all it does
-	partition *service.InterpolatedString
-	timestamp *service.InterpolatedString
+	topic     *interpField
+	key       *interpField // nil when not set, as partition and timestamp
+	partition *interpField
+	timestamp *interpField
 	meta      *service.MetadataFilter
 	timeout   time.Duration
 
@@ -174,25 +173,17 @@ func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		return nil, err
 	}
 
-	if w.topic, err = conf.FieldInterpolatedString(roFieldTopic); err != nil {
+	if w.topic, err = newInterpField(conf, roFieldTopic); err != nil {
 		return nil, err
 	}
-	if conf.Contains(roFieldKey) {
-		if w.key, err = conf.FieldInterpolatedString(roFieldKey); err != nil {
-			return nil, err
-		}
-		raw, _ := conf.FieldString(roFieldKey)
-		w.keyMeta = metaOnly(raw)
+	if w.key, err = newInterpField(conf, roFieldKey); err != nil {
+		return nil, err
 	}
-	if conf.Contains(roFieldPartition) {
-		if w.partition, err = conf.FieldInterpolatedString(roFieldPartition); err != nil {
-			return nil, err
-		}
+	if w.partition, err = newInterpField(conf, roFieldPartition); err != nil {
+		return nil, err
 	}
-	if conf.Contains(roFieldTimestampMs) {
-		if w.timestamp, err = conf.FieldInterpolatedString(roFieldTimestampMs); err != nil {
-			return nil, err
-		}
+	if w.timestamp, err = newInterpField(conf, roFieldTimestampMs); err != nil {
+		return nil, err
 	}
 	if conf.Contains(roFieldMetadata) {
 		if w.meta, err = conf.FieldMetadataFilter(roFieldMetadata); err != nil {
@@ -373,22 +364,44 @@ func (p *batchPromise) done(_ *kgo.Record, err error) {
 	p.wg.Done()
 }
 
+// interpField is an interpolated field, and the metadata key it reads when
+// it is one metadata value and nothing else (metaOnly).
+type interpField struct {
+	is   *service.InterpolatedString
+	meta string
+}
+
+// newInterpField parses field name; nil when an optional field is not set.
+func newInterpField(conf *service.ParsedConfig, name string) (*interpField, error) {
+	if !conf.Contains(name) {
+		return nil, nil
+	}
+	is, err := conf.FieldInterpolatedString(name)
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := conf.FieldString(name)
+	return &interpField{is: is, meta: metaOnly(raw)}, nil
+}
+
 // fieldExec resolves one interpolated field over a batch: a static string
-// once, a dynamic one through an executor built once per batch (the batch's
-// TryInterpolatedString copies the whole batch on every call, which made a
-// batch of n messages cost O(n²)).
+// once, a metadata value by lookup, anything else through an executor built
+// once per batch (the batch's TryInterpolatedString copies the whole batch
+// on every call, which made a batch of n messages cost O(n²)).
 type fieldExec struct {
 	static    []byte
 	staticStr string
 	isStatic  bool
+	meta      string
+	batch     service.MessageBatch
 	exec      *service.MessageBatchInterpolationExecutor
 }
 
-func newFieldExec(batch service.MessageBatch, f *service.InterpolatedString) fieldExec {
-	if s, ok := f.Static(); ok {
+func newFieldExec(batch service.MessageBatch, f *interpField) fieldExec {
+	if s, ok := f.is.Static(); ok {
 		return fieldExec{static: []byte(s), staticStr: s, isStatic: true}
 	}
-	return fieldExec{exec: batch.InterpolationExecutor(f)}
+	return fieldExec{meta: f.meta, batch: batch, exec: batch.InterpolationExecutor(f.is)}
 }
 
 // metaOnlyRE matches an interpolation that is one metadata value and
@@ -408,13 +421,14 @@ func metaOnly(raw string) string {
 	return m[1] + m[2]
 }
 
-// metaKey is the record key of msg when key is a metadata value that msg
-// has; otherwise (a missing or empty value) the interpolation decides.
-func (w *redpandaWriter) metaKey(msg *service.Message) (string, bool) {
-	if w.keyMeta == "" {
+// metaValue is message i's value of the field's metadata key, when the
+// field is one and the message has it; otherwise (a missing or empty value)
+// the interpolation decides.
+func (f *fieldExec) metaValue(i int) (string, bool) {
+	if f.meta == "" {
 		return "", false
 	}
-	v, ok := msg.MetaGet(w.keyMeta)
+	v, ok := f.batch[i].MetaGet(f.meta)
 	return v, ok && v != "" // meta() makes an empty value null
 }
 
@@ -422,12 +436,20 @@ func (f *fieldExec) str(i int) (string, error) {
 	if f.isStatic {
 		return f.staticStr, nil
 	}
+	if v, ok := f.metaValue(i); ok {
+		return v, nil
+	}
 	return f.exec.TryString(i)
 }
 
 func (f *fieldExec) bytes(i int) ([]byte, error) {
 	if f.isStatic {
 		return f.static, nil // records never modify their key
+	}
+	if v, ok := f.metaValue(i); ok {
+		// Records never modify their key, so it may share the string's
+		// bytes.
+		return unsafe.Slice(unsafe.StringData(v), len(v)), nil
 	}
 	return f.exec.TryBytes(i)
 }
@@ -460,11 +482,7 @@ func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, er
 			return nil, fmt.Errorf("field %s interpolation: %w", roFieldTopic, err)
 		}
 		if w.key != nil {
-			if v, ok := w.metaKey(msg); ok {
-				// Records never modify their key, so it may share the
-				// string's bytes.
-				rec.Key = unsafe.Slice(unsafe.StringData(v), len(v))
-			} else if rec.Key, err = key.bytes(i); err != nil {
+			if rec.Key, err = key.bytes(i); err != nil {
 				return nil, fmt.Errorf("field %s interpolation: %w", roFieldKey, err)
 			}
 		}
