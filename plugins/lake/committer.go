@@ -18,16 +18,22 @@ type gen struct {
 	offsets Offsets
 	// floor is the lowest Kafka offset per partition among the rows, for
 	// fencing against another writer of the same partitions.
-	floor   Offsets
-	seq     uint32         // the generation's number in the output's idSet
-	keys    []idKey        // the ids it claimed there
-	sizes   map[string]int // rows per partition of the previous generation
-	rows    int
-	bytes   int64
-	batches int // batches waiting on this generation
-	first   time.Time
-	done    chan struct{}
-	err     error
+	floor Offsets
+	seq   uint32 // the generation's number in the output's idSet
+	// dependsAfter is set when the generation skipped rows whose ids an
+	// earlier, uncommitted generation claimed: their offsets are in this
+	// generation's, so it may commit only if every generation after
+	// dependsAfter (done when it opened) did. 0: it skipped none.
+	dependsAfter uint32
+	doneAtOpen   uint32
+	keys         []idKey        // the ids it claimed there
+	sizes        map[string]int // rows per partition of the previous generation
+	rows         int
+	bytes        int64
+	batches      int // batches waiting on this generation
+	first        time.Time
+	done         chan struct{}
+	err          error
 }
 
 // newGen starts a generation sized like prev (nil: none), so that its id
@@ -56,7 +62,9 @@ func newGen(prev *gen, seq uint32) *gen {
 // newGenLocked starts the next generation after prev (nil: none).
 func (o *lakeOutput) newGenLocked(prev *gen) *gen {
 	o.genSeq++
-	return newGen(prev, o.genSeq)
+	g := newGen(prev, o.genSeq)
+	g.doneAtOpen = o.ids.done
+	return g
 }
 
 // partBuf is the buffered rows of one partition directory. It points into
@@ -165,6 +173,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 				// than the open generation.
 				o.m.dups.Incr(1)
 				wait = true
+				g.dependsAfter = g.doneAtOpen
 				continue
 			}
 		}
@@ -295,7 +304,14 @@ func (o *lakeOutput) loop() {
 func (o *lakeOutput) commit(g *gen) {
 	o.mu.Lock()
 	err := o.failed
+	// Rows this generation skipped as pending may belong to a generation
+	// that was fenced and replays them: committing this one's offsets
+	// would pass over them, so it is fenced too.
+	dependent := err == nil && g.dependsAfter != 0 && o.lastFenced > g.dependsAfter
 	o.mu.Unlock()
+	if dependent {
+		err = &FencedError{Current: o.tbl.lastOffsets(), Floor: -1, Committed: -1}
+	}
 	start := time.Now()
 	var wrote time.Duration
 	var files []DataFile
@@ -372,6 +388,7 @@ func (o *lakeOutput) commit(g *gen) {
 				o.ids.drop(k, g.seq)
 			}
 			g.keys = g.keys[:0]
+			o.lastFenced = g.seq
 		}
 		o.ids.complete(g.seq, len(g.keys))
 		for _, k := range foreign {

@@ -290,6 +290,8 @@ type lakeOutput struct {
 	skip     Offsets       // skip offsets below these (committed by others or earlier runs)
 	ids      *idSet        // committed and pending transaction ids
 	genSeq   uint32        // the last generation's number
+	// lastFenced is the number of the last generation that was fenced.
+	lastFenced uint32
 
 	wake     chan struct{}
 	closing  chan struct{}

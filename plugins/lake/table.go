@@ -490,6 +490,9 @@ type FencedError struct {
 }
 
 func (e *FencedError) Error() string {
+	if e.Committed < 0 {
+		return "lake: an earlier generation whose rows this one skipped as duplicates was fenced"
+	}
 	return fmt.Sprintf("lake: %s/%d was committed up to %d by another writer, past this writer's offset %d",
 		e.Topic, e.Partition, e.Committed, e.Floor)
 }
