@@ -20,20 +20,17 @@ type gen struct {
 	// fencing against another writer of the same partitions.
 	floor Offsets
 	seq   uint32 // the generation's number in the output's idSet
-	// dependsAfter is set when the generation skipped rows whose ids an
-	// earlier, uncommitted generation claimed: their offsets are in this
-	// generation's, so it may commit only if every generation after
-	// dependsAfter (done when it opened) did. 0: it skipped none.
-	dependsAfter uint32
-	doneAtOpen   uint32
-	keys         []idKey        // the ids it claimed there
-	sizes        map[string]int // rows per partition of the previous generation
-	rows         int
-	bytes        int64
-	batches      int // batches waiting on this generation
-	first        time.Time
-	done         chan struct{}
-	err          error
+	// ds are the decoded batches waiting on the generation, for the
+	// Kafka offsets of its records should it be fenced (see holes).
+	ds      []*decoded
+	keys    []idKey        // the ids it claimed there
+	sizes   map[string]int // rows per partition of the previous generation
+	rows    int
+	bytes   int64
+	batches int // batches waiting on this generation
+	first   time.Time
+	done    chan struct{}
+	err     error
 }
 
 // newGen starts a generation sized like prev (nil: none), so that its id
@@ -62,9 +59,7 @@ func newGen(prev *gen, seq uint32) *gen {
 // newGenLocked starts the next generation after prev (nil: none).
 func (o *lakeOutput) newGenLocked(prev *gen) *gen {
 	o.genSeq++
-	g := newGen(prev, o.genSeq)
-	g.doneAtOpen = o.ids.done
-	return g
+	return newGen(prev, o.genSeq)
 }
 
 // partBuf is the buffered rows of one partition directory. It points into
@@ -173,7 +168,6 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 				// than the open generation.
 				o.m.dups.Incr(1)
 				wait = true
-				g.dependsAfter = g.doneAtOpen
 				continue
 			}
 		}
@@ -201,6 +195,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		return nil, nil
 	}
 	g.batches++
+	g.ds = append(g.ds, d)
 	if len(g.parts) >= o.cfg.maxOpenPartitions || o.bufferedLocked() >= o.cfg.maxBufferedBytes {
 		o.kicked = true
 	}
@@ -304,14 +299,8 @@ func (o *lakeOutput) loop() {
 func (o *lakeOutput) commit(g *gen) {
 	o.mu.Lock()
 	err := o.failed
-	// Rows this generation skipped as pending may belong to a generation
-	// that was fenced and replays them: committing this one's offsets
-	// would pass over them, so it is fenced too.
-	dependent := err == nil && g.dependsAfter != 0 && o.lastFenced > g.dependsAfter
+	barrier := o.holes.barrier(g)
 	o.mu.Unlock()
-	if dependent {
-		err = &FencedError{Current: o.tbl.lastOffsets(), Floor: -1, Committed: -1}
-	}
 	start := time.Now()
 	var wrote time.Duration
 	var files []DataFile
@@ -322,7 +311,7 @@ func (o *lakeOutput) commit(g *gen) {
 		}
 		wrote = time.Since(start)
 		if err == nil {
-			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.floor)
+			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.floor, barrier)
 		}
 		if err == nil || o.ctx.Err() != nil || errors.As(err, new(*FencedError)) {
 			break
@@ -383,13 +372,15 @@ func (o *lakeOutput) commit(g *gen) {
 			o.skip.Set(e.Topic, e.Partition, e.NextOffset)
 		}
 		if err != nil {
-			// Fenced: nothing of g landed; its ids were never committed.
+			// Fenced: nothing of g landed; its ids were never committed,
+			// and its offsets are holes until somebody lands them.
 			for _, k := range g.keys {
 				o.ids.drop(k, g.seq)
 			}
 			g.keys = g.keys[:0]
-			o.lastFenced = g.seq
+			o.holes.add(g, tableOffs)
 		}
+		o.holes.prune(tableOffs)
 		o.ids.complete(g.seq, len(g.keys))
 		for _, k := range foreign {
 			o.ids.addCommitted(k)

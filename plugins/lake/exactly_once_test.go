@@ -302,12 +302,12 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 
 	fa, err := a.WriteFiles(ctx, testRows("fa", 20, 1), WriteOptions{})
 	require.NoError(t, err)
-	require.NoError(t, a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, Offsets{"tx": {0: 0}}))
+	require.NoError(t, a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, Offsets{"tx": {0: 0}}, nil))
 
 	// b read partition 0 from offset 40 before a's commit landed.
 	fb, err := b.WriteFiles(ctx, testRows("fb", 10, 1), WriteOptions{})
 	require.NoError(t, err)
-	err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, Offsets{"tx": {0: 40}})
+	err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, Offsets{"tx": {0: 40}}, nil)
 	var fenced *FencedError
 	require.ErrorAs(t, err, &fenced)
 	assert.Equal(t, int64(100), fenced.Committed)
@@ -315,8 +315,66 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 	assert.Equal(t, sorted(ids(testRows("fa", 20, 1))), fileIDs(t, a))
 
 	// From the committed offset on, and on other partitions, b commits.
-	require.NoError(t, b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, Offsets{"tx": {0: 100, 1: 0}}))
+	require.NoError(t, b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, Offsets{"tx": {0: 100, 1: 0}}, nil))
 	offs, err := a.Offsets(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, Offsets{"tx": {0: 120, 1: 5}}, offs)
+}
+
+// TestParquetLakeFencedHoleNotPassedOver is the rebalance of CI's lost
+// ids: writer A is fenced on rows 10..39 of a partition because writer B,
+// which the partition moved to, committed 10..19 first; A's input, which no
+// longer owns the partition, never replays them. A still holds the later
+// rows 40..49 (fetched before the move): committing them would move the
+// partition's offset to 50 and B, fenced there, would skip 20..39, which
+// nobody landed. A must refuse them until the hole is landed.
+func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("hole", 50, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: error"))
+	produce, err := sb.AddBatchProducerFunc()
+	require.NoError(t, err)
+	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
+	a, err := sb.Build()
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	batchOf := func(lo, hi int) service.MessageBatch {
+		batch := make(service.MessageBatch, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			m := service.NewMessage(rows[i].AppendJSON(nil))
+			m.MetaSetMut("kafka_topic", "tx")
+			m.MetaSetMut("kafka_partition", "0")
+			m.MetaSetMut("kafka_offset", fmt.Sprint(i))
+			batch = append(batch, m)
+		}
+		return batch
+	}
+	b := openLake(t, dir, S3Options{})
+	landB := func(lo, hi int) error {
+		files, err := b.WriteFiles(ctx, rows[lo:hi], WriteOptions{})
+		require.NoError(t, err)
+		return b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, Offsets{"tx": {0: int64(lo)}}, nil)
+	}
+
+	require.NoError(t, produce(ctx, batchOf(0, 10)))
+	require.NoError(t, landB(10, 20))
+	require.Error(t, produce(ctx, batchOf(10, 40)), "A holds 10..19, which B landed")
+	require.Error(t, produce(ctx, batchOf(40, 50)), "A would pass over 20..39")
+	offs, err := b.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Offsets{"tx": {0: 20}}, offs)
+
+	// B lands the rest. A, handed the later rows again, is fenced (it
+	// learns B's offset) and then skips them.
+	require.NoError(t, landB(20, 50))
+	require.Error(t, produce(ctx, batchOf(40, 50)))
+	require.NoError(t, produce(ctx, batchOf(40, 50)))
+	require.NoError(t, a.Stop(ctx))
+	require.NoError(t, <-done)
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, b))
 }

@@ -290,8 +290,7 @@ type lakeOutput struct {
 	skip     Offsets       // skip offsets below these (committed by others or earlier runs)
 	ids      *idSet        // committed and pending transaction ids
 	genSeq   uint32        // the last generation's number
-	// lastFenced is the number of the last generation that was fenced.
-	lastFenced uint32
+	holes    holes         // offsets of fenced rows not landed yet
 
 	wake     chan struct{}
 	closing  chan struct{}
@@ -350,6 +349,7 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	}
 	o.tbl = tbl
 	o.skip = offs
+	o.holes = holes{}
 	o.ids = newIDSet(o.cfg.dedupeWindow)
 	o.genSeq = firstGenSeq
 	// Warm the id window from the newest committed rows, so an event

@@ -473,7 +473,7 @@ func (t *Table) landed(ctx context.Context, commitID string) (bool, error) {
 // conflict with a concurrent commit is retried against the reloaded table,
 // re-merging the offsets. With no files and no offsets it does nothing.
 func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) error {
-	return t.appendFenced(ctx, files, offsets, nil)
+	return t.appendFenced(ctx, files, offsets, nil, nil)
 }
 
 // FencedError is returned by a fenced append when another writer already
@@ -485,13 +485,17 @@ type FencedError struct {
 	Topic     string
 	Partition int32
 	Floor     int64
-	Committed int64
-	Current   Offsets
+	Committed int64 // the table's next offset; -1: none
+	// Hole, when not -1, is an offset this writer gave up on (a fenced
+	// commit held it) and nobody has landed: committing would pass over it.
+	Hole    int64
+	Current Offsets
 }
 
 func (e *FencedError) Error() string {
-	if e.Committed < 0 {
-		return "lake: an earlier generation whose rows this one skipped as duplicates was fenced"
+	if e.Hole >= 0 {
+		return fmt.Sprintf("lake: %s/%d: offset %d, which a fenced commit held, is not landed yet (the table is at %d); committing would pass over it",
+			e.Topic, e.Partition, e.Hole, e.Committed)
 	}
 	return fmt.Sprintf("lake: %s/%d was committed up to %d by another writer, past this writer's offset %d",
 		e.Topic, e.Partition, e.Committed, e.Floor)
@@ -499,8 +503,9 @@ func (e *FencedError) Error() string {
 
 // appendFenced is Append that first checks, on the very snapshot it commits
 // on top of, that no other writer committed past floor (the lowest offset
-// of the rows being appended, per partition).
-func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, floor Offsets) error {
+// of the rows being appended, per partition), and that the table has
+// passed every offset in barrier (see holes).
+func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, floor, barrier Offsets) error {
 	if len(files) == 0 && len(offsets) == 0 {
 		return nil
 	}
@@ -511,7 +516,16 @@ func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, flo
 		}
 		for _, e := range floor.Sorted() {
 			if next, ok := cur.Next(e.Topic, e.Partition); ok && next > e.NextOffset {
-				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: e.NextOffset, Committed: next, Current: cur}
+				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: e.NextOffset, Committed: next, Hole: -1, Current: cur}
+			}
+		}
+		for _, e := range barrier.Sorted() {
+			next, ok := cur.Next(e.Topic, e.Partition)
+			if !ok {
+				next = -1
+			}
+			if next <= e.NextOffset {
+				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: -1, Committed: next, Hole: e.NextOffset, Current: cur}
 			}
 		}
 		js, err := cur.Merge(offsets).MarshalJSON()
