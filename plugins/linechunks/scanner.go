@@ -23,7 +23,7 @@ func spec() *service.ConfigSpec {
 		Beta().
 		Summary("Reads a stream of lines as messages of up to `count` whole lines each, for `unarchive: {format: lines}` to split into a batch.").
 		Description(`
-Reading a large file of lines into batches with stock scanners costs either time or memory: the `+"`lines`"+` scanner makes every line its own message with its own metadata and acknowledgement, and `+"`to_the_end`"+` followed by `+"`unarchive`"+` holds the whole file in memory. This scanner reads through a bounded buffer and emits one message per `+"`count`"+` lines (or `+"`max_bytes`"+`), never cutting a line: the lines joined by `+"`\\n`"+`, with no trailing newline, and without empty lines. `+"`unarchive: {format: lines}`"+` then turns each message into a batch of one message per line that is acknowledged as a unit; `+"`parquet_lake`"+` needs no `+"`unarchive`"+`, it decodes such a message as newline-delimited transactions. A chunk is a slice of the block read from the input, not a copy, unless it had empty lines or CRs to drop.
+Reading a large file of lines into batches with stock scanners costs either time or memory: the `+"`lines`"+` scanner makes every line its own message with its own metadata and acknowledgement, and `+"`to_the_end`"+` followed by `+"`unarchive`"+` holds the whole file in memory. This scanner reads through a bounded buffer and emits one message per `+"`count`"+` lines (or `+"`max_bytes`"+`), never cutting a line: the lines joined by `+"`\\n`"+`, with no trailing newline, and without empty lines. `+"`unarchive: {format: lines}`"+` then turns each message into a batch of one message per line that is acknowledged as a unit; `+"`parquet_lake`"+` needs no `+"`unarchive`"+`, it decodes such a message as newline-delimited transactions, and the `+"`redpanda`"+` output with `+"`split_lines: true`"+` produces one record per line of it. A chunk is a slice of the block read from the input, not a copy, unless it had empty lines or CRs to drop.
 
 A line may end in `+"`\\n`"+` or `+"`\\r\\n`"+`; the last line needs no terminator.`).
 		Fields(
@@ -48,6 +48,19 @@ pipeline:
   processors:
     - unarchive:
         format: lines
+`).
+		Example("A file of lines to Kafka, a record per line", "The `redpanda` output's `split_lines` makes a record of each line of a chunk, without a Benthos message per line.", `
+input:
+  file:
+    paths: [ ./events.ndjson ]
+    scanner:
+      line_chunks:
+        count: 4096
+output:
+  redpanda:
+    seed_brokers: [ localhost:9092 ]
+    topic: events
+    split_lines: true
 `)
 }
 

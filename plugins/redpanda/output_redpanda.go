@@ -1,12 +1,14 @@
 package redpanda
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -28,6 +30,7 @@ const (
 	roFieldMaxMessageBytes = "max_message_bytes"
 	roFieldTimeout         = "timeout"
 	roFieldLinger          = "linger"
+	roFieldSplitLines      = "split_lines"
 )
 
 const (
@@ -102,6 +105,10 @@ Compression defaults to `+"`none`"+`, which is fastest on local or fast networks
 				Description("The maximum period of time to wait for message sends before abandoning the request and retrying.").
 				Default("10s").
 				Advanced(),
+			service.NewBoolField(roFieldSplitLines).
+				Description("Produce one record for each line of a message instead of one for the whole message. The message is split on `\\n` exactly as an `unarchive: {format: lines}` processor in front of the output would split it (an empty message, or an empty line, is an empty record), and it is acknowledged once the broker acknowledged every record of it. `topic`, `key`, `partition`, `timestamp_ms` and `metadata` are evaluated once per message and apply to each of its records, so a key taken from a line's content (`${! this.id }`) needs `unarchive` instead. This skips the work Benthos does for every message, which for a file of short lines (the `line_chunks` scanner) is most of the cost of producing it; Benthos' output metrics count messages, not records.").
+				Default(false).
+				Advanced(),
 			service.NewDurationField(roFieldLinger).
 				Description("How long a partition's records may wait for more records before a produce request is built; a full batch (`max_message_bytes`) is sent at once. Larger values build bigger requests at the cost of latency. The default is librdkafka's `linger.ms` (franz-go's own is 10ms).").
 				Default("5ms").
@@ -158,11 +165,13 @@ type redpandaWriter struct {
 	timestamp *interpField
 	meta      *service.MetadataFilter
 	timeout   time.Duration
+	lines     bool // split_lines: a record per line of a message
 
 	mu     sync.RWMutex
 	client *kgo.Client
 
-	records sync.Pool // of *[]kgo.Record, see getRecords
+	records sync.Pool    // of *[]kgo.Record, see getRecords
+	lastN   atomic.Int64 // records of the last batch: a new slice's size
 }
 
 func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*redpandaWriter, error) {
@@ -258,6 +267,9 @@ func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	if err != nil {
 		return nil, err
 	}
+	if w.lines, err = conf.FieldBool(roFieldSplitLines); err != nil {
+		return nil, err
+	}
 
 	w.opts = append(opts,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -328,13 +340,15 @@ func (w *redpandaWriter) WriteBatch(ctx context.Context, batch service.MessageBa
 	return nil
 }
 
-// getRecords returns n zeroed records, reusing a slice of an earlier batch:
-// about 180 bytes a record not allocated and zeroed per batch.
+// getRecords returns an empty slice with room for n records, reusing the
+// slice of an earlier batch: about 180 bytes a record not allocated and
+// zeroed per batch. A new slice is as large as the last batch's, as with
+// split_lines a batch of one message may make thousands of records.
 func (w *redpandaWriter) getRecords(n int) []kgo.Record {
 	if s, ok := w.records.Get().(*[]kgo.Record); ok && cap(*s) >= n {
-		return (*s)[:n]
+		return (*s)[:0]
 	}
-	return make([]kgo.Record, n)
+	return make([]kgo.Record, 0, max(n, int(w.lastN.Load())))
 }
 
 // putRecords clears records, so they pin no message data, and pools them.
@@ -454,8 +468,9 @@ func (f *fieldExec) bytes(i int) ([]byte, error) {
 	return f.exec.TryBytes(i)
 }
 
-// toRecords interpolates the per message fields into records, allocated as
-// one slice for the batch.
+// toRecords interpolates the per message fields into records, one per
+// message or, with split_lines, one per line, in one pooled slice for the
+// batch.
 func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, error) {
 	records := w.getRecords(len(batch))
 	topic := newFieldExec(batch, w.topic)
@@ -473,9 +488,9 @@ func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, er
 	// the clock once per batch, not once per record in franz-go.
 	now := time.Now()
 	for i, msg := range batch {
-		rec := &records[i]
-		var err error
-		if rec.Value, err = msg.AsBytes(); err != nil {
+		var rec kgo.Record // what every record of the message shares
+		value, err := msg.AsBytes()
+		if err != nil {
 			return nil, err
 		}
 		if rec.Topic, err = topic.str(i); err != nil {
@@ -511,13 +526,38 @@ func (w *redpandaWriter) toRecords(batch service.MessageBatch) ([]kgo.Record, er
 			rec.Timestamp = now
 		}
 		if w.meta != nil {
+			// The records of a message share its headers: franz-go only
+			// reads them.
 			_ = w.meta.Walk(msg, func(k, v string) error {
 				rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 				return nil
 			})
 		}
+		if !w.lines {
+			rec.Value = value
+			records = append(records, rec)
+			continue
+		}
+		records = appendLines(records, &rec, value)
 	}
+	w.lastN.Store(int64(len(records)))
 	return records, nil
+}
+
+// appendLines appends a copy of rec for each line of value, split on '\n'
+// as bytes.Split splits it (unarchive's lines format): n newlines make n+1
+// records, empty ones included.
+func appendLines(records []kgo.Record, rec *kgo.Record, value []byte) []kgo.Record {
+	for {
+		j := bytes.IndexByte(value, '\n')
+		if j < 0 {
+			rec.Value = value
+			return append(records, *rec)
+		}
+		rec.Value = value[:j:j]
+		records = append(records, *rec)
+		value = value[j+1:]
+	}
 }
 
 func (w *redpandaWriter) Close(ctx context.Context) error {
