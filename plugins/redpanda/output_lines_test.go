@@ -19,10 +19,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// newTestWriter parses an output config (seed_brokers added) into a writer.
+// newTestWriter parses an output config (seed_brokers added when missing)
+// into a writer.
 func newTestWriter(t testing.TB, yaml string) *redpandaWriter {
 	t.Helper()
-	conf, err := redpandaOutputConfigSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\n"+yaml, nil)
+	if !strings.Contains(yaml, "seed_brokers") {
+		yaml = "seed_brokers: [ localhost:9092 ]\n" + yaml
+	}
+	conf, err := redpandaOutputConfigSpec().ParseYAML(yaml, nil)
 	require.NoError(t, err)
 	w, err := newRedpandaWriterFromConfig(conf, service.MockResources())
 	require.NoError(t, err)

@@ -157,15 +157,16 @@ func init() {
 //------------------------------------------------------------------------------
 
 type redpandaWriter struct {
-	log       *service.Logger
-	opts      []kgo.Opt
-	topic     *interpField
-	key       *interpField // nil when not set, as partition and timestamp
-	partition *interpField
-	timestamp *interpField
-	meta      *service.MetadataFilter
-	timeout   time.Duration
-	lines     bool // split_lines: a record per line of a message
+	log        *service.Logger
+	opts       []kgo.Opt
+	topic      *interpField
+	key        *interpField // nil when not set, as partition and timestamp
+	partition  *interpField
+	timestamp  *interpField
+	meta       *service.MetadataFilter
+	timeout    time.Duration
+	lines      bool // split_lines: a record per line of a message
+	idempotent bool
 
 	mu     sync.RWMutex
 	client *kgo.Client
@@ -245,11 +246,10 @@ func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	}
 	opts = append(opts, kgo.ProducerBatchCompression(codec))
 
-	idempotent, err := conf.FieldBool(roFieldIdempotentWrite)
-	if err != nil {
+	if w.idempotent, err = conf.FieldBool(roFieldIdempotentWrite); err != nil {
 		return nil, err
 	}
-	if !idempotent {
+	if !w.idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
 
@@ -301,6 +301,7 @@ func (w *redpandaWriter) Connect(ctx context.Context) error {
 		cl.Close()
 		return fmt.Errorf("pinging brokers: %w", err)
 	}
+	w.warmUp(ctx, cl)
 	w.client = cl
 	return nil
 }
