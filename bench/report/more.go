@@ -18,6 +18,10 @@ func benchE2E(ctx context.Context, e *env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	cpu, err := logFloat(out, regexp.MustCompile(`([0-9.]+) CPU-s per 1M tx`))
+	if err != nil {
+		return nil, err
+	}
 	lat := regexp.MustCompile(`p50 (\S+), p99 (\S+), max (\S+)`).FindStringSubmatch(out)
 	if lat == nil {
 		return nil, fmt.Errorf("no latency line in: %s", lastLines(out, 5))
@@ -25,7 +29,7 @@ func benchE2E(ctx context.Context, e *env) ([]Row, error) {
 	p99, _ := time.ParseDuration(lat[2])
 	return []Row{{
 		Benchmark:  "end to end: generator → kfake → validate → parquet_lake, 2 cores",
-		Figure:     fmt.Sprintf("%s; event→visible p50 %s, p99 %s", fmtRate(tps, "tx/s"), lat[1], lat[2]),
+		Figure:     fmt.Sprintf("%s, %.2f CPU-s per 1M tx; event→visible p50 %s, p99 %s", fmtRate(tps, "tx/s"), cpu, lat[1], lat[2]),
 		Peer:       "—",
 		PeerFigure: "—",
 		Ratio:      "—",

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +45,10 @@ import (
 // offsets cover the marker). It never asserts timings.
 //
 // TRSTREAM_BENCH_E2E_SEQUENTIAL=1 fills the topic first and times the lake
-// pipeline alone.
+// pipeline alone. The CPU time the process used over the timed run is
+// reported per million events: the machine is shared, and CPU per event
+// varies less than wall time. TRSTREAM_BENCH_E2E_CPUPROFILE=file profiles
+// the timed run.
 //
 //	TRSTREAM_BENCH_E2E=1 [TRSTREAM_BENCH_E2E_ROWS=2000000] \
 //	  go test ./plugins/lake -run TestE2ELakeThroughput -v -timeout 30m
@@ -100,13 +105,18 @@ logger:
   level: warn
 `, rows, start.Format(time.RFC3339), broker, topic))
 
-	// pipelines/lake.yaml itself, with the broker and lake filled in.
-	consumer := testenv.PipelineStream(t, "../../pipelines/lake.yaml", map[string]string{
+	// pipelines/lake.yaml itself, with the broker and lake filled in
+	// (TRSTREAM_BENCH_E2E_PIPELINE names another file, to compare configs).
+	pipeline := "../../pipelines/lake.yaml"
+	if f := os.Getenv("TRSTREAM_BENCH_E2E_PIPELINE"); f != "" {
+		pipeline = f
+	}
+	consumer := testenv.PipelineStream(t, pipeline, map[string]string{
 		"TRSTREAM_BROKERS": broker,
 		"TRSTREAM_LAKE":    dir,
 	})
 
-	began := time.Now()
+	began, cpuBegan := time.Now(), processCPU(t)
 	var wg sync.WaitGroup
 	run := func(name string, s *service.Stream) {
 		wg.Add(1)
@@ -124,11 +134,19 @@ logger:
 		// Fill the topic first: the consumer side alone is timed.
 		require.NoError(t, producer.Run(ctx))
 		t.Logf("e2e: producer alone: %d events in %s", rows, time.Since(began).Round(time.Millisecond))
-		began = time.Now()
+		began, cpuBegan = time.Now(), processCPU(t)
 	} else {
 		run("producer", producer)
 	}
 	run("consumer", consumer)
+	if f := os.Getenv("TRSTREAM_BENCH_E2E_CPUPROFILE"); f != "" {
+		// The timed run only (with SEQUENTIAL: the lake pipeline alone).
+		out, err := os.Create(f)
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(out))
+		defer out.Close()
+		defer pprof.StopCPUProfile()
+	}
 
 	loc, err := lake.ParseLocation(dir, lake.S3Options{})
 	require.NoError(t, err)
@@ -180,6 +198,7 @@ logger:
 		total    int64
 		doneAt   time.Time
 		lastPoll time.Time
+		cpu      time.Duration // the process's CPU time until doneAt
 	)
 	deadline := time.Now().Add(30 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -211,6 +230,7 @@ logger:
 			// Every generated event is committed (markers aside): stop
 			// the markers and wait for the last ones.
 			doneAt = lastPoll
+			cpu = processCPU(t) - cpuBegan
 			close(stopMarkers)
 			<-markersDone
 		}
@@ -240,10 +260,24 @@ logger:
 	}
 	t.Logf("e2e: %d events, all committed %s after the timed start: %.0f tx/s",
 		rows, wall.Round(time.Millisecond), float64(rows)/wall.Seconds())
+	// The machine is shared: CPU per event varies less than wall time.
+	who := "generator, broker and lake pipeline"
+	if os.Getenv("TRSTREAM_BENCH_E2E_SEQUENTIAL") != "" {
+		who = "broker and lake pipeline"
+	}
+	t.Logf("e2e: %.2f CPU-s per 1M tx (%.1f CPU-s: %s; %.2f cores busy)",
+		cpu.Seconds()/float64(rows)*1e6, cpu.Seconds(), who, cpu.Seconds()/wall.Seconds())
 	t.Logf("e2e: %d rows visible in %d files (%.1f MB) of the current snapshot", visible, len(files), float64(bytes)/1e6)
 	t.Logf("e2e: event→visible latency over %d markers: p50 %s, p99 %s, max %s",
 		len(lat), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
 	require.GreaterOrEqual(t, visible, int64(rows)/2, "most events should be valid and visible")
+}
+
+// processCPU is the user and system time this process has used.
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func buildStream(t *testing.T, yaml string) *service.Stream {
