@@ -226,3 +226,17 @@ func BenchmarkToRecordsLines(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*4096)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestRecordSlicesBounded: a slice for a huge batch is neither pooled nor
+// the size of later new slices, so one huge message with split_lines does
+// not make every later batch hold as much.
+func TestRecordSlicesBounded(t *testing.T) {
+	w := newTestWriter(t, "topic: t\nsplit_lines: true\n")
+	huge := bytes.Repeat([]byte("x\n"), maxPooledRecords+1)
+	recs, err := w.toRecords(service.MessageBatch{service.NewMessage(huge)})
+	require.NoError(t, err)
+	require.Len(t, recs, maxPooledRecords+2)
+	w.putRecords(recs)
+	next := w.getRecords(1)
+	require.LessOrEqual(t, cap(next), maxPooledRecords, "a huge slice is not reused and does not size new ones")
+}

@@ -341,20 +341,26 @@ func (w *redpandaWriter) WriteBatch(ctx context.Context, batch service.MessageBa
 	return nil
 }
 
+// maxPooledRecords bounds the record slices that are sized from the last
+// batch and kept for reuse (about 10 MiB): a single huge message with
+// split_lines must not make every later slice as large.
+const maxPooledRecords = 1 << 16
+
 // getRecords returns an empty slice with room for n records, reusing the
-// slice of an earlier batch: about 180 bytes a record not allocated and
+// slice of an earlier batch: about 160 bytes a record not allocated and
 // zeroed per batch. A new slice is as large as the last batch's, as with
 // split_lines a batch of one message may make thousands of records.
 func (w *redpandaWriter) getRecords(n int) []kgo.Record {
 	if s, ok := w.records.Get().(*[]kgo.Record); ok && cap(*s) >= n {
 		return (*s)[:0]
 	}
-	return make([]kgo.Record, 0, max(n, int(w.lastN.Load())))
+	return make([]kgo.Record, 0, max(n, min(int(w.lastN.Load()), maxPooledRecords)))
 }
 
-// putRecords clears records, so they pin no message data, and pools them.
+// putRecords clears records, so they pin no message data, and pools them
+// unless they are larger than maxPooledRecords.
 func (w *redpandaWriter) putRecords(records []kgo.Record) {
-	if records == nil {
+	if records == nil || cap(records) > maxPooledRecords {
 		return
 	}
 	clear(records)
