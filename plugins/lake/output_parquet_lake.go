@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/trstream/trstream/plugins/txn"
+	"github.com/trstream/trstream/plugins/validate"
 )
 
 const (
@@ -59,7 +60,7 @@ func parquetLakeOutputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Writes transactions exactly once to a Hive-partitioned Parquet lake with Iceberg metadata, on a local directory or S3.").
 		Description(`
-Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema), or several, one per line (newline-delimited JSON, as the `+"`line_chunks`"+` scanner reads a file: no message per line is needed). A message that fails to decode is rejected (nacked) with the reason, as a whole: the line number names the bad line of a multi-line message. A message's Kafka offset covers all of its lines.
+Each message must be one transaction in trstream's wire form (see the `+"`txn`"+` schema), or several, one per line (newline-delimited JSON, as the `+"`line_chunks`"+` scanner reads a file: no message per line is needed). A message that fails to decode is rejected (nacked) with the reason, as a whole: the line number names the bad line of a multi-line message. A message's Kafka offset covers all of its lines. A message that `+"`transaction_validate`"+` passed in this process, its body unchanged since, is not decoded again: the row validate decoded is taken (and checked against the lake's own limits if validate's differ).
 
 Rows are split by partition (by default `+"`event_date=YYYY-MM-DD/type=T`"+`) and buffered per partition. A committer groups everything buffered during `+"`commit_interval`"+` (sooner when `+"`max_rows`, `max_bytes`, `max_open_partitions` or `max_buffered_bytes`"+` is reached, when half of `+"`max_in_flight`"+` batches wait on it, so that the other half keeps the input flowing during the commit, or when the input pauses: no batch for four times the recent gap between batches, at least 50ms, as when a file has been read to its end), writes one zstd Parquet file per partition with rows sorted by `+"`event_time`"+` (rolling at `+"`max_rows`/`max_bytes`"+`), and commits all of them in ONE Iceberg snapshot (table `+"`trstream.transactions`"+`), together with the Kafka offsets of the messages it holds.
 
@@ -483,6 +484,9 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 			continue
 		}
 		k := kafkaOf(m)
+		if o.takeValidated(d, b, k, now) {
+			continue
+		}
 		first := len(d.items)
 		if ndjson(b) {
 			line := 0
@@ -536,6 +540,21 @@ func (o *lakeOutput) decodeRow(d *decoded, b []byte, k kafkaMeta, now time.Time)
 func (o *lakeOutput) addRow(d *decoded, t *txn.Transaction, k kafkaMeta) {
 	d.items = append(d.items, item{t: *t})
 	o.derive(d, &d.items[len(d.items)-1], k)
+}
+
+// takeValidated adds the row transaction_validate decoded from these very
+// bytes in this process, if it left one (see validate.Take), instead of
+// decoding them again; the lake's own limits apply to it unless they were
+// validate's too.
+func (o *lakeOutput) takeValidated(d *decoded, b []byte, k kafkaMeta, now time.Time) bool {
+	d.items = append(d.items, item{})
+	it := &d.items[len(d.items)-1]
+	if ok, strict := validate.Take(b, &it.t); ok && (strict || txn.DefaultLimits.Validate(&it.t, now) == nil) {
+		o.derive(d, it, k)
+		return true
+	}
+	d.items = d.items[:len(d.items)-1]
+	return false
 }
 
 // derive fills in what add needs of an item: its Kafka position, id key,

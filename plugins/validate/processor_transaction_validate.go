@@ -57,6 +57,8 @@ An invalid message keeps its original bytes and is flagged with an error (so `+"
 - `+"`dlq_error`"+`: the full error message;
 - `+"`dlq_source_topic`, `dlq_source_partition`, `dlq_source_offset`"+`: copies of `+"`kafka_topic`, `kafka_partition`, `kafka_offset`"+` when present, so the DLQ record points back at its origin.
 
+A `+"`parquet_lake`"+` output in the same process does not decode a valid message again: it takes the row decoded here, as long as the message still holds the very bytes validated (the same slice). A processor in between that replaces the body makes the lake decode the new one; with `+"`normalize`"+` no row is left.
+
 Metrics: `+"`validate_valid_total`"+` and `+"`validate_invalid_total`"+` labelled by `+"`reason`"+`.`).
 		Fields(
 			service.NewStringField(tvFieldMaxAmount).
@@ -104,6 +106,7 @@ func init() {
 
 type validateProcessor struct {
 	limits    txn.Limits
+	strict    bool // limits are txn.DefaultLimits
 	normalize bool
 	now       func() time.Time
 	mValid    *service.MetricCounter
@@ -138,8 +141,10 @@ func newValidateProcessor(conf *service.ParsedConfig, mgr *service.Resources) (*
 	if err != nil {
 		return nil, err
 	}
+	d := txn.DefaultLimits
 	return &validateProcessor{
 		limits:    txn.Limits{MaxAmount: maxAmount, MinTime: minTime.UTC(), MaxFuture: maxFuture},
+		strict:    maxAmount == d.MaxAmount && minTime.Equal(d.MinTime) && maxFuture == d.MaxFuture,
 		normalize: normalize,
 		now:       time.Now,
 		mValid:    mgr.Metrics().NewCounter("validate_valid_total"),
@@ -163,13 +168,24 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 	valid := int64(0)
 	var invalid map[string]int64
 	var t txn.Transaction
-	for _, msg := range batch {
+	// Rows are left for Take (a parquet_lake downstream) in one array a
+	// batch. Not when normalizing: the lake would decode the new body's
+	// UTC, microsecond times, not the row as parsed.
+	var hs []handoff
+	if handoffWant.Load() && !p.normalize {
+		hs = make([]handoff, len(batch))
+	}
+	for i, msg := range batch {
 		body, err := msg.AsBytes()
 		if err == nil {
 			err = p.check(body, now, &t)
 		}
 		if err == nil {
 			valid++
+			if hs != nil {
+				hs[i].t = t
+				leave(&hs[i], body, p.strict)
+			}
 			if p.normalize {
 				msg.SetBytes(t.AppendJSON(make([]byte, 0, len(body)+16)))
 			}

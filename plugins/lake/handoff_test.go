@@ -1,0 +1,156 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/plugins/txn"
+	"github.com/trstream/trstream/plugins/validate"
+)
+
+// validated runs the bodies through transaction_validate (conf) and
+// returns the messages it passed on.
+func validated(t *testing.T, conf string, bodies ...[]byte) service.MessageBatch {
+	t.Helper()
+	wantHandoff()
+	out := make(chan service.MessageBatch, 1)
+	send, stop := producerStream(t, []string{"transaction_validate: " + conf}, func(sb *service.StreamBuilder) error {
+		return sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error {
+			out <- b
+			return nil
+		})
+	})
+	batch := make(service.MessageBatch, len(bodies))
+	for i, b := range bodies {
+		batch[i] = service.NewMessage(b)
+	}
+	require.NoError(t, send(context.Background(), batch))
+	stop()
+	return <-out
+}
+
+// producerStream runs a stream from a producer func through processors
+// to the output set by out; stop stops it.
+func producerStream(t *testing.T, processors []string, out func(*service.StreamBuilder) error) (send service.MessageBatchHandlerFunc, stop func()) {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	send, err := sb.AddBatchProducerFunc()
+	require.NoError(t, err)
+	for _, p := range processors {
+		require.NoError(t, sb.AddProcessorYAML(p))
+	}
+	require.NoError(t, out(sb))
+	stream, err := sb.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+	return send, func() {
+		require.NoError(t, stream.StopWithin(10*time.Second))
+		cancel()
+		<-done
+	}
+}
+
+// wantHandoff turns the handoff on, as a lake's first batch does.
+func wantHandoff() {
+	var t0 txn.Transaction
+	validate.Take(nil, &t0)
+}
+
+func testOutput(t *testing.T) *lakeOutput {
+	part, err := ParsePartitioning(DefaultPartitionBy)
+	require.NoError(t, err)
+	return &lakeOutput{cfg: lakeConfig{part: part}}
+}
+
+// The lake takes transaction_validate's rows for the bytes it validated,
+// and decodes a body replaced in between.
+func TestDecodeBatchTakesValidatedRows(t *testing.T) {
+	rows := testRows("handoff", 4, 2)
+	bodies := make([][]byte, len(rows))
+	for i := range rows {
+		bodies[i] = rows[i].AppendJSON(nil)
+	}
+	batch := validated(t, "{}", bodies...)
+	require.Len(t, batch, 4)
+	replacement := testRows("handoff-replaced", 1, 1)[0]
+	batch[3].SetBytes(replacement.AppendJSON(nil))
+
+	d, berr := testOutput(t).decodeBatch(batch)
+	require.Nil(t, berr)
+	require.Len(t, d.items, 4)
+	for i := range 3 {
+		assert.Equal(t, rows[i], d.items[i].t)
+		var t0 txn.Transaction
+		ok, _ := validate.Take(bodies[i], &t0)
+		assert.False(t, ok, "row %d was left, not taken", i)
+	}
+	assert.Equal(t, replacement, d.items[3].t, "the new body is decoded")
+	var t0 txn.Transaction
+	ok, _ := validate.Take(bodies[3], &t0)
+	assert.True(t, ok, "the replaced body's row is still there: the lake did not take it for the new body")
+}
+
+// A row validated with looser limits than the lake's is refused as the
+// lake refuses it without validate.
+func TestDecodeBatchValidatedWithLooserLimits(t *testing.T) {
+	row := testRows("handoff-big", 1, 1)[0]
+	row.Amount = txn.AmountFromMinor(2_000_000_000, 0)
+	body := row.AppendJSON(nil)
+	batch := validated(t, `{ max_amount: "5000000000" }`, body)
+	require.NoError(t, batch[0].GetError())
+
+	errOf := func(batch service.MessageBatch) string {
+		idx := batch.Index()
+		d, berr := testOutput(t).decodeBatch(batch)
+		require.NotNil(t, berr)
+		require.Empty(t, d.items)
+		var msg string
+		berr.WalkMessagesIndexedBy(idx, func(_ int, _ *service.Message, err error) bool {
+			msg = fmt.Sprint(err)
+			return false
+		})
+		return msg
+	}
+	want := errOf(service.MessageBatch{service.NewMessage(body)})
+	assert.Contains(t, want, "amount")
+	assert.Equal(t, want, errOf(batch))
+}
+
+// TestStreamValidateChangeLake: transaction_validate → a mapping that
+// changes every body → parquet_lake lands the changed rows, not the rows
+// validate decoded.
+func TestStreamValidateChangeLake(t *testing.T) {
+	wantHandoff()
+	dir := t.TempDir()
+	rows := testRows("handoff-stream", 300, 3)
+	send, stop := producerStream(t, []string{
+		"transaction_validate: {}",
+		`mapping: 'root = this.assign({"transaction_id": "00000000" + this.transaction_id.slice(8)})'`,
+	}, func(sb *service.StreamBuilder) error { return sb.AddOutputYAML(lakeOutYAML(dir, "")) })
+	ctx := context.Background()
+	for i := 0; i < len(rows); i += 100 {
+		batch := make(service.MessageBatch, 0, 100)
+		for j := i; j < i+100; j++ {
+			batch = append(batch, service.NewMessage(rows[j].AppendJSON(nil)))
+		}
+		require.NoError(t, send(ctx, batch))
+	}
+	stop()
+
+	want := make([]string, len(rows))
+	for i := range rows {
+		want[i] = "00000000" + rows[i].TransactionID[8:]
+		require.False(t, strings.HasPrefix(rows[i].TransactionID, "00000000"))
+	}
+	assert.Equal(t, sorted(want), fileIDs(t, openLake(t, dir, S3Options{})))
+}
