@@ -1,6 +1,7 @@
 package redpanda
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -122,56 +123,82 @@ read_until:
 	b.ReportMetric(float64(b.N*benchStreamRecords)/time.Since(start).Seconds(), "rows/s")
 }
 
-// BenchmarkStreamProduce pushes batches of 2000 300 byte messages through a
-// stream into the redpanda output, like the report's produce pipeline after
-// its split processor.
+// BenchmarkStreamProduce pushes 300 byte records through a stream into the
+// redpanda output: as batches of 2000 messages (the report's produce
+// pipeline when it split lines with unarchive) and as messages of 4096
+// lines with split_lines (as it does now).
 func BenchmarkStreamProduce(b *testing.B) {
 	tc := newTestCluster(b)
 	tc.createTopic(b, "bench-stream-out", 1)
-	output := fmt.Sprintf(`
-redpanda:
-  seed_brokers: [ %s ]
-  topic: bench-stream-out
-  max_in_flight: 16
-`, tc.addr)
 	payload := make([]byte, benchRecordBytes)
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
 	}
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		runStreamToEnd(b, "", output, func(ctx context.Context, send service.MessageBatchHandlerFunc) error {
-			// Batches are sent from 16 goroutines, as the split
-			// processor's batches reach the output concurrently.
-			const size, senders = 2000, 16
-			work := make(chan struct{}, benchStreamRecords/size)
-			for range benchStreamRecords / size {
-				work <- struct{}{}
+	const size, lines = 2000, 4096
+	chunk := bytes.Repeat(append(payload, '\n'), lines)
+	chunk = chunk[:len(chunk)-1]
+	for _, c := range []struct {
+		name    string
+		extra   string
+		batches int
+		records int // a batch's
+		mk      func() service.MessageBatch
+	}{
+		{"messages", "", benchStreamRecords / size, size, func() service.MessageBatch {
+			batch := make(service.MessageBatch, size)
+			for i := range batch {
+				batch[i] = service.NewMessage(payload)
 			}
-			close(work)
-			var wg sync.WaitGroup
-			errs := make(chan error, senders)
-			for range senders {
-				wg.Go(func() {
-					for range work {
-						batch := make(service.MessageBatch, size)
-						for i := range batch {
-							batch[i] = service.NewMessage(payload)
-						}
-						if err := send(ctx, batch); err != nil {
-							errs <- err
-							return
-						}
-					}
+			return batch
+		}},
+		{"split_lines", "split_lines: true", benchStreamRecords / lines, lines, func() service.MessageBatch {
+			return service.MessageBatch{service.NewMessage(chunk)}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			output := fmt.Sprintf(`
+redpanda:
+  seed_brokers: [ %s ]
+  topic: bench-stream-out
+  max_in_flight: 16
+  %s
+`, tc.addr, c.extra)
+			start := time.Now()
+			for range b.N {
+				runStreamToEnd(b, "", output, func(ctx context.Context, send service.MessageBatchHandlerFunc) error {
+					return sendConcurrently(ctx, send, c.batches, c.mk)
 				})
 			}
-			wg.Wait()
-			close(errs)
-			return <-errs
+			b.ReportMetric(float64(b.N*c.batches*c.records)/time.Since(start).Seconds(), "rows/s")
 		})
 	}
-	b.ReportMetric(float64(b.N*benchStreamRecords)/time.Since(start).Seconds(), "rows/s")
+}
+
+// sendConcurrently sends n batches made by mk from 16 goroutines: a send
+// returns once its batch is acked, so 16 batches are in flight, as with an
+// output's max_in_flight of 16.
+func sendConcurrently(ctx context.Context, send service.MessageBatchHandlerFunc, n int, mk func() service.MessageBatch) error {
+	const senders = 16
+	work := make(chan struct{}, n)
+	for range n {
+		work <- struct{}{}
+	}
+	close(work)
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for range senders {
+		wg.Go(func() {
+			for range work {
+				if err := send(ctx, mk()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // runStreamToEnd builds a stream from an input (or, when produce is set, a
