@@ -240,3 +240,21 @@ func TestRecordSlicesBounded(t *testing.T) {
 	next := w.getRecords(1)
 	require.LessOrEqual(t, cap(next), maxPooledRecords, "a huge slice is not reused and does not size new ones")
 }
+
+// TestSplitLinesFailsWhole: a message is acked only when every record of
+// it was; one line the producer refuses (larger than max_message_bytes)
+// fails the write, so Benthos nacks the message.
+func TestSplitLinesFailsWhole(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.createTopic(t, "lines-fail", 1)
+	w := newTestWriter(t, fmt.Sprintf("seed_brokers: [ %s ]\ntopic: lines-fail\nsplit_lines: true\nmax_message_bytes: 1KiB\n", tc.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, w.Connect(ctx))
+	defer w.Close(ctx)
+
+	ok := service.MessageBatch{service.NewMessage([]byte("a\nb\nc"))}
+	require.NoError(t, w.WriteBatch(ctx, ok))
+	bad := service.MessageBatch{service.NewMessage([]byte("a\n" + strings.Repeat("x", 2048) + "\nc"))}
+	require.Error(t, w.WriteBatch(ctx, bad))
+}
