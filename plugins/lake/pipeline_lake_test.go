@@ -1,0 +1,156 @@
+package lake
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"gopkg.in/yaml.v3"
+
+	// What pipelines/lake.yaml names besides the lake and validate.
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+	_ "github.com/trstream/trstream/plugins/prometheus"
+	_ "github.com/trstream/trstream/plugins/redpanda"
+
+	"github.com/trstream/trstream/internal/testenv"
+)
+
+// lakeYAMLCluster is a kfake broker with pipelines/lake.yaml's topics,
+// holding valid events and the invalid bodies, and a client.
+func lakeYAMLCluster(t *testing.T, valid int, invalid [][]byte) (broker string, cl *kgo.Client, ids []string) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	broker = cluster.ListenAddrs()[0]
+	cl, err = kgo.NewClient(kgo.SeedBrokers(broker), kgo.DisableClientMetrics())
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	ctx := context.Background()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 3, 1, nil, "transactions", "transactions.dlq")
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	var recs []*kgo.Record
+	for _, m := range testRows(t.Name(), valid, 3) {
+		ids = append(ids, m.TransactionID)
+		recs = append(recs, &kgo.Record{Topic: "transactions", Key: []byte(m.AccountID), Value: m.AppendJSON(nil)})
+	}
+	for _, b := range invalid {
+		recs = append(recs, &kgo.Record{Topic: "transactions", Key: []byte("bad"), Value: b})
+	}
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+	return broker, cl, ids
+}
+
+// TestLakeYAMLRoutes runs pipelines/lake.yaml: every valid event lands in
+// the lake once, every invalid one in transactions.dlq, byte for byte,
+// with its reason in the headers.
+func TestLakeYAMLRoutes(t *testing.T) {
+	invalid := [][]byte{
+		[]byte(`{"transaction_id":`),
+		[]byte("not json"),
+		func() []byte { m := testRows("eux", 1, 1)[0]; m.Currency = "EUX"; return m.AppendJSON(nil) }(),
+	}
+	broker, cl, ids := lakeYAMLCluster(t, 50, invalid)
+	dir := t.TempDir()
+	stream := testenv.PipelineStream(t, "../../pipelines/lake.yaml", map[string]string{
+		"TRSTREAM_BROKERS": broker, "TRSTREAM_LAKE": dir,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+
+	dlq := readDLQ(t, ctx, cl, len(invalid))
+	tbl := openLake(t, dir, S3Options{})
+	require.Eventually(t, func() bool { // every valid row committed
+		files, err := tbl.Files(ctx)
+		rows := int64(0)
+		for _, f := range files {
+			rows += f.Rows
+		}
+		return err == nil && rows >= int64(len(ids))
+	}, 30*time.Second, 100*time.Millisecond)
+	got := fileIDs(t, tbl)
+	require.NoError(t, stream.StopWithin(10*time.Second))
+	<-done
+
+	slices.Sort(ids)
+	assert.Equal(t, ids, got, "every valid event, once")
+	var bodies [][]byte
+	for _, r := range dlq {
+		bodies = append(bodies, r.Value)
+		h := map[string]string{}
+		for _, kv := range r.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		assert.NotEmpty(t, h["dlq_reason"], "%s", r.Value)
+		assert.Equal(t, "transactions", h["dlq_source_topic"])
+	}
+	assert.ElementsMatch(t, invalid, bodies, "the invalid bodies, unchanged")
+}
+
+// TestLakeYAMLLakeFailureIsNotDeadLettered: lake.yaml with a lake that
+// fails every batch: the invalid event still reaches the DLQ (so messages
+// flow), the valid ones never do (they are nacked and read again).
+func TestLakeYAMLLakeFailureIsNotDeadLettered(t *testing.T) {
+	bad := []byte("not json")
+	broker, cl, _ := lakeYAMLCluster(t, 20, [][]byte{bad})
+	raw, err := os.ReadFile("../../pipelines/lake.yaml")
+	require.NoError(t, err)
+	var conf map[string]any
+	require.NoError(t, yaml.Unmarshal(raw, &conf))
+	tier := conf["output"].(map[string]any)["fallback"].([]any)[0].(map[string]any)
+	require.Contains(t, tier, "reject_errored")
+	tier["reject_errored"] = map[string]any{"reject": "lake down"}
+	out, err := yaml.Marshal(conf)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "lake.yaml")
+	require.NoError(t, os.WriteFile(file, out, 0o644))
+	stream := testenv.PipelineStream(t, file, map[string]string{"TRSTREAM_BROKERS": broker})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+	readDLQ(t, ctx, cl, 1)
+	time.Sleep(2 * time.Second) // retries of the valid ones
+	require.NoError(t, stream.StopWithin(10*time.Second))
+	<-done
+	dlq := readDLQ(t, ctx, cl, 0)
+	require.NotEmpty(t, dlq)
+	for _, r := range dlq {
+		assert.Equal(t, string(bad), string(r.Value), "only the invalid event is dead-lettered")
+	}
+}
+
+// readDLQ reads transactions.dlq until it holds n records (n = 0: what
+// is there after a second).
+func readDLQ(t *testing.T, ctx context.Context, cl *kgo.Client, n int) []*kgo.Record {
+	t.Helper()
+	c, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.DisableClientMetrics(),
+		kgo.ConsumeTopics("transactions.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer c.Close()
+	var out []*kgo.Record
+	wait := 30 * time.Second
+	if n == 0 {
+		wait = time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for (n == 0 || len(out) < n) && time.Now().Before(deadline) {
+		fctx, fcancel := context.WithDeadline(ctx, deadline)
+		fs := c.PollFetches(fctx)
+		fcancel()
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	require.True(t, n == 0 || len(out) == n, "%d of %d DLQ records", len(out), n)
+	return out
+}
