@@ -135,11 +135,7 @@ func runProducer(t testing.TB, rows []txn.Transaction, topic string, first int, 
 	for i := 0; i < len(rows); i += 50 {
 		var batch service.MessageBatch
 		for j := i; j < min(i+50, len(rows)); j++ {
-			m := service.NewMessage(rows[j].AppendJSON(nil))
-			m.MetaSetMut("kafka_topic", topic)
-			m.MetaSetMut("kafka_partition", int32((j+first)%3))
-			m.MetaSetMut("kafka_offset", int64(j+first))
-			batch = append(batch, m)
+			batch = append(batch, kafkaMessage(&rows[j], topic, int32((j+first)%3), int64(j+first)))
 		}
 		require.NoError(t, send(ctx, batch))
 		time.Sleep(pause)

@@ -204,17 +204,9 @@ func TestParquetLakeDedupeAfterOtherWriter(t *testing.T) {
 	rows := testRows("ow", 150, 2)
 	y1, y2, x := rows[:50], rows[50:100], rows[100:]
 
-	sb := service.NewStreamBuilder()
-	require.NoError(t, sb.SetLoggerYAML("level: warn"))
-	produce, err := sb.AddBatchProducerFunc()
-	require.NoError(t, err)
-	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
-	a, err := sb.Build()
-	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	produce, stop := producerStream(t, nil, toLake(dir))
 	// A batch is acked once its commit landed, so each call returns after
 	// one of A's commits.
 	send := func(rows []txn.Transaction) {
@@ -230,8 +222,7 @@ func TestParquetLakeDedupeAfterOtherWriter(t *testing.T) {
 	runStream(t, x, "", 0, lakeOutYAML(dir, "")) // writer B
 	send(y2)                                     // A's commit reads B's ids
 	send(x)
-	require.NoError(t, a.Stop(ctx))
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 
 	tbl := openLake(t, dir, S3Options{})
 	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
@@ -334,23 +325,11 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	sb := service.NewStreamBuilder()
-	require.NoError(t, sb.SetLoggerYAML("level: error"))
-	produce, err := sb.AddBatchProducerFunc()
-	require.NoError(t, err)
-	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
-	a, err := sb.Build()
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	produce, stop := producerStream(t, nil, toLake(dir))
 	batchOf := func(lo, hi int) service.MessageBatch {
 		batch := make(service.MessageBatch, 0, hi-lo)
 		for i := lo; i < hi; i++ {
-			m := service.NewMessage(rows[i].AppendJSON(nil))
-			m.MetaSetMut("kafka_topic", "tx")
-			m.MetaSetMut("kafka_partition", "0")
-			m.MetaSetMut("kafka_offset", fmt.Sprint(i))
-			batch = append(batch, m)
+			batch = append(batch, kafkaMessage(&rows[i], "tx", 0, int64(i)))
 		}
 		return batch
 	}
@@ -374,7 +353,6 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	require.NoError(t, landB(20, 50))
 	require.Error(t, produce(ctx, batchOf(40, 50)))
 	require.NoError(t, produce(ctx, batchOf(40, 50)))
-	require.NoError(t, a.Stop(ctx))
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	assert.Equal(t, sorted(ids(rows)), fileIDs(t, b))
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/assert"
@@ -34,30 +33,6 @@ func validated(t *testing.T, conf string, bodies ...[]byte) service.MessageBatch
 	require.NoError(t, send(context.Background(), batch))
 	stop()
 	return <-out
-}
-
-// producerStream runs a stream from a producer func through processors
-// to the output set by out; stop stops it.
-func producerStream(t *testing.T, processors []string, out func(*service.StreamBuilder) error) (send service.MessageBatchHandlerFunc, stop func()) {
-	t.Helper()
-	sb := service.NewStreamBuilder()
-	require.NoError(t, sb.SetLoggerYAML("level: warn"))
-	send, err := sb.AddBatchProducerFunc()
-	require.NoError(t, err)
-	for _, p := range processors {
-		require.NoError(t, sb.AddProcessorYAML(p))
-	}
-	require.NoError(t, out(sb))
-	stream, err := sb.Build()
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(ctx) }()
-	return send, func() {
-		require.NoError(t, stream.StopWithin(10*time.Second))
-		cancel()
-		<-done
-	}
 }
 
 // wantHandoff turns the handoff on, as a lake's first batch does.
@@ -136,7 +111,7 @@ func TestStreamValidateChangeLake(t *testing.T) {
 	send, stop := producerStream(t, []string{
 		"transaction_validate: {}",
 		`mapping: 'root = this.assign({"transaction_id": "00000000" + this.transaction_id.slice(8)})'`,
-	}, func(sb *service.StreamBuilder) error { return sb.AddOutputYAML(lakeOutYAML(dir, "")) })
+	}, toLake(dir))
 	ctx := context.Background()
 	for i := 0; i < len(rows); i += 100 {
 		batch := make(service.MessageBatch, 0, 100)

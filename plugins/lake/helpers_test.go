@@ -1,10 +1,14 @@
 package lake
 
 import (
+	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
 
 	"github.com/trstream/trstream/plugins/txn"
 )
@@ -41,4 +45,44 @@ func ids(rows []txn.Transaction) []string {
 		out[i] = rows[i].TransactionID
 	}
 	return out
+}
+
+// producerStream runs a stream from a producer func through processors
+// to the output set by out; send returns once its batch is acked (or
+// failed), stop stops the stream and returns what its Run returned.
+func producerStream(t *testing.T, processors []string, out func(*service.StreamBuilder) error) (send service.MessageBatchHandlerFunc, stop func() error) {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	send, err := sb.AddBatchProducerFunc()
+	require.NoError(t, err)
+	for _, p := range processors {
+		require.NoError(t, sb.AddProcessorYAML(p))
+	}
+	require.NoError(t, out(sb))
+	stream, err := sb.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+	return send, func() error {
+		require.NoError(t, stream.StopWithin(10*time.Second))
+		cancel()
+		return <-done
+	}
+}
+
+// toLake sets a parquet_lake output at dir for producerStream.
+func toLake(dir string) func(*service.StreamBuilder) error {
+	return func(sb *service.StreamBuilder) error { return sb.AddOutputYAML(lakeOutYAML(dir, "")) }
+}
+
+// kafkaMessage is row's wire form with the Kafka metadata the redpanda
+// input sets.
+func kafkaMessage(row *txn.Transaction, topic string, partition int32, offset int64) *service.Message {
+	m := service.NewMessage(row.AppendJSON(nil))
+	m.MetaSetMut("kafka_topic", topic)
+	m.MetaSetMut("kafka_partition", partition)
+	m.MetaSetMut("kafka_offset", offset)
+	return m
 }

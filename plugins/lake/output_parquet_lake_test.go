@@ -246,17 +246,9 @@ func TestParquetLakeNDJSONMessages(t *testing.T) {
 	pretty, err := json.MarshalIndent(rows[6], "", "  ")
 	require.NoError(t, err)
 
-	sb := service.NewStreamBuilder()
-	require.NoError(t, sb.SetLoggerYAML("level: warn"))
-	send, err := sb.AddBatchProducerFunc()
-	require.NoError(t, err)
-	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
-	stream, err := sb.Build()
-	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(ctx) }()
+	send, stop := producerStream(t, nil, toLake(dir))
 
 	batch := service.MessageBatch{
 		service.NewMessage([]byte(line(0) + "\n" + line(1) + "\r\n\n" + line(2))),
@@ -267,9 +259,7 @@ func TestParquetLakeNDJSONMessages(t *testing.T) {
 	}
 	// The third message fails (its second line); the rest land.
 	require.Error(t, send(ctx, batch))
-	require.NoError(t, stream.StopWithin(10*time.Second))
-	cancel()
-	<-done
+	stop()
 
 	tbl := openLake(t, dir, S3Options{})
 	want := []string{rows[0].TransactionID, rows[1].TransactionID, rows[2].TransactionID, rows[3].TransactionID,
