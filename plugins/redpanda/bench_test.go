@@ -11,6 +11,12 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	// As in the trstream binary, so that the stream benchmarks' profiles
+	// show what it spends: the collector's heap floor and the tracer that
+	// starts no span.
+	_ "github.com/trstream/trstream/internal/gcfloor"
+	_ "github.com/trstream/trstream/plugins/nooptracer"
 )
 
 const benchRecordBytes = 300
@@ -114,6 +120,7 @@ read_until:
       seed_brokers: [ %s ]
       topics: [ bench-stream-in ]
       start_offset: earliest
+      max_yield_batch_bytes: 1MiB
 `, benchStreamRecords, tc.addr)
 	b.ResetTimer()
 	start := time.Now()
