@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,5 +45,41 @@ func TestBest(t *testing.T) {
 				t.Fatalf("best = streaming %s, start-up %s, cpu %s, broker %s", b.streaming(), b.startup, b.cpu, b.broker)
 			}
 		})
+	}
+}
+
+// TestParseE2E reads every run of a -count=2 log, and refuses a log whose
+// runs lack a line.
+func TestParseE2E(t *testing.T) {
+	log := `=== RUN   TestE2ELakeThroughput
+    e2e_bench_test.go:261: e2e: 2000000 events, all committed 16.454s after the timed start: 121554 tx/s
+    e2e_bench_test.go:268: e2e: 15.33 CPU-s per 1M tx (30.7 CPU-s: generator, broker and lake pipeline; 1.86 cores busy)
+    e2e_bench_test.go:271: e2e: event→visible latency over 16 markers: p50 1.379s, p99 1.971s, max 1.971s
+--- PASS: TestE2ELakeThroughput (16.71s)
+=== RUN   TestE2ELakeThroughput
+    e2e_bench_test.go:261: e2e: 2000000 events, all committed 14.611s after the timed start: 136879 tx/s
+    e2e_bench_test.go:268: e2e: 13.89 CPU-s per 1M tx (27.8 CPU-s: generator, broker and lake pipeline; 1.90 cores busy)
+    e2e_bench_test.go:271: e2e: event→visible latency over 14 markers: p50 1.166s, p99 1.855s, max 1.855s
+--- PASS: TestE2ELakeThroughput (14.87s)
+`
+	runs, err := parseE2E(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []e2eRun{
+		{121554, 15.33, 1379 * time.Millisecond, 1971 * time.Millisecond},
+		{136879, 13.89, 1166 * time.Millisecond, 1855 * time.Millisecond},
+	}
+	if len(runs) != len(want) {
+		t.Fatalf("got %d runs, want %d", len(runs), len(want))
+	}
+	for i := range want {
+		if runs[i] != want[i] {
+			t.Errorf("run %d = %+v, want %+v", i, runs[i], want[i])
+		}
+	}
+	cut := strings.Replace(log, "p50 1.166s, p99 1.855s, max 1.855s", "", 1)
+	if _, err := parseE2E(cut); err == nil {
+		t.Error("a run without its latency line parsed")
 	}
 }

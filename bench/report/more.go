@@ -4,38 +4,85 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // benchE2E: generator → kfake → redpanda input → transaction_validate →
-// parquet_lake on this machine, with the time from event to visible.
+// parquet_lake on this machine, with the time from event to visible. It
+// runs e2eRounds times and keeps the fastest run, as the redpanda rows do:
+// on a shared machine noise only ever adds time.
 func benchE2E(ctx context.Context, e *env) ([]Row, error) {
-	out, err := e.goTest(ctx, []string{"TRSTREAM_BENCH_E2E=1"}, "./plugins/lake", "-run", "^TestE2ELakeThroughput$", "-v")
+	out, err := e.goTest(ctx, []string{"TRSTREAM_BENCH_E2E=1"}, "./plugins/lake", "-run", "^TestE2ELakeThroughput$", "-v",
+		fmt.Sprintf("-count=%d", e2eRounds))
 	if err != nil {
 		return nil, err
 	}
-	tps, err := logFloat(out, regexp.MustCompile(`all committed .* ([0-9.]+) tx/s`))
+	runs, err := parseE2E(out)
 	if err != nil {
 		return nil, err
 	}
-	cpu, err := logFloat(out, regexp.MustCompile(`([0-9.]+) CPU-s per 1M tx`))
-	if err != nil {
-		return nil, err
+	b := runs[0]
+	var all []string
+	for _, r := range runs {
+		if r.tps > b.tps {
+			b = r
+		}
+		all = append(all, fmtRate(r.tps, "tx/s"))
 	}
-	lat := regexp.MustCompile(`p50 (\S+), p99 (\S+), max (\S+)`).FindStringSubmatch(out)
-	if lat == nil {
-		return nil, fmt.Errorf("no latency line in: %s", lastLines(out, 5))
-	}
-	p99, _ := time.ParseDuration(lat[2])
 	return []Row{{
-		Benchmark:  "end to end: generator → kfake → validate → parquet_lake, 2 cores",
-		Figure:     fmt.Sprintf("%s, %.2f CPU-s per 1M tx; event→visible p50 %s, p99 %s", fmtRate(tps, "tx/s"), cpu, lat[1], lat[2]),
+		Benchmark: fmt.Sprintf("end to end: generator → kfake → validate → parquet_lake, 2 cores, best of %d", len(runs)),
+		Figure: fmt.Sprintf("%s, %.2f CPU-s per 1M tx; event→visible p50 %s, p99 %s (runs: %s)",
+			fmtRate(b.tps, "tx/s"), b.cpu, b.p50, b.p99, strings.Join(all, ", ")),
 		Peer:       "—",
 		PeerFigure: "—",
 		Ratio:      "—",
 		Target:     "≥200k tx/s, visible ≤15 s",
-		Verdict:    verdict(tps >= 200e3 && p99 <= 15*time.Second),
+		Verdict:    verdict(b.tps >= 200e3 && b.p99 <= 15*time.Second),
 	}}, nil
+}
+
+// e2eRounds is how many times the end-to-end test runs.
+const e2eRounds = 3
+
+// e2eRun is what one run of TestE2ELakeThroughput logged.
+type e2eRun struct {
+	tps, cpu float64
+	p50, p99 time.Duration
+}
+
+var (
+	e2eTPS = regexp.MustCompile(`all committed .* ([0-9.]+) tx/s`)
+	e2eCPU = regexp.MustCompile(`([0-9.]+) CPU-s per 1M tx`)
+	e2eLat = regexp.MustCompile(`p50 (\S+), p99 (\S+), max (\S+)`)
+)
+
+// parseE2E reads every run of the test's log, in order.
+func parseE2E(out string) ([]e2eRun, error) {
+	tps, cpu, lat := e2eTPS.FindAllStringSubmatch(out, -1), e2eCPU.FindAllStringSubmatch(out, -1), e2eLat.FindAllStringSubmatch(out, -1)
+	if len(tps) == 0 || len(cpu) != len(tps) || len(lat) != len(tps) {
+		return nil, fmt.Errorf("want one throughput, CPU and latency line a run, got %d, %d, %d in: %s",
+			len(tps), len(cpu), len(lat), lastLines(out, 5))
+	}
+	runs := make([]e2eRun, len(tps))
+	for i := range runs {
+		r := &runs[i]
+		var err error
+		if r.tps, err = strconv.ParseFloat(tps[i][1], 64); err != nil {
+			return nil, err
+		}
+		if r.cpu, err = strconv.ParseFloat(cpu[i][1], 64); err != nil {
+			return nil, err
+		}
+		if r.p50, err = time.ParseDuration(lat[i][1]); err != nil {
+			return nil, err
+		}
+		if r.p99, err = time.ParseDuration(lat[i][2]); err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
 }
 
 // benchRSS: peak RSS of parquet_lake with 1,000 open partitions.
