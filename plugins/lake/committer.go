@@ -180,7 +180,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 			}
 			parts[it.dir] = p
 		}
-		p.rows = append(p.rows, &it.t)
+		p.rows = append(p.rows, it.t)
 		p.bytes += it.bytes
 		g.rows++
 		g.bytes += it.bytes

@@ -375,7 +375,7 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 // item is one decoded message, with what add needs precomputed outside
 // the output's lock.
 type item struct {
-	t         txn.Transaction
+	t         *txn.Transaction // validate's row (Take) or one of decoded.own
 	key       idKey
 	bytes     int64 // RowBytes(&t)
 	dir       int   // index into decoded.dirs
@@ -389,6 +389,8 @@ type item struct {
 // in.
 type decoded struct {
 	items  []item
+	own    []txn.Transaction // rows decoded here (newRow)
+	rows   int               // the batch's rows, as counted before decoding
 	dirs   []string
 	bytes  int64
 	dirIdx map[string]int // index in dirs
@@ -468,7 +470,7 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 			rows++
 		}
 	}
-	d := &decoded{items: make([]item, 0, rows), dirIdx: map[string]int{}}
+	d := &decoded{items: make([]item, 0, rows), rows: rows, dirIdx: map[string]int{}}
 	var berr *service.BatchError
 	fail := func(i int, err error) {
 		if berr == nil {
@@ -526,19 +528,31 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 // decodeRow decodes one transaction into a new item of d, validating
 // against now; on error it adds none.
 func (o *lakeOutput) decodeRow(d *decoded, b []byte, k kafkaMeta, now time.Time) error {
-	d.items = append(d.items, item{})
-	it := &d.items[len(d.items)-1]
-	if err := txn.DefaultLimits.DecodeInto(b, now, &it.t, true); err != nil {
-		d.items = d.items[:len(d.items)-1]
+	t := d.newRow()
+	if err := txn.DefaultLimits.DecodeInto(b, now, t, true); err != nil {
+		d.own = d.own[:len(d.own)-1]
 		return err
 	}
-	o.derive(d, it, k)
+	o.addRow(d, t, k)
 	return nil
 }
 
-// addRow adds a row decoded elsewhere to d.
+// newRow returns room for a row the lake decodes itself. The rows of a
+// batch share slabs, made on the first one (most rows come from validate
+// and need none) and sized for the rest of the batch; rows are never moved,
+// items point at them.
+func (d *decoded) newRow() *txn.Transaction {
+	if len(d.own) == cap(d.own) {
+		d.own = make([]txn.Transaction, 0, max(d.rows-len(d.items), 1))
+	}
+	d.own = d.own[:len(d.own)+1]
+	return &d.own[len(d.own)-1]
+}
+
+// addRow adds a row decoded elsewhere to d; the item points at it, so it
+// must not change afterwards.
 func (o *lakeOutput) addRow(d *decoded, t *txn.Transaction, k kafkaMeta) {
-	d.items = append(d.items, item{t: *t})
+	d.items = append(d.items, item{t: t})
 	o.derive(d, &d.items[len(d.items)-1], k)
 }
 
@@ -547,13 +561,10 @@ func (o *lakeOutput) addRow(d *decoded, t *txn.Transaction, k kafkaMeta) {
 // decoding them again; the lake's own limits apply to it unless they were
 // validate's too.
 func (o *lakeOutput) takeValidated(d *decoded, b []byte, k kafkaMeta, now time.Time) bool {
-	d.items = append(d.items, item{})
-	it := &d.items[len(d.items)-1]
-	if ok, strict := validate.Take(b, &it.t); ok && (strict || txn.DefaultLimits.Validate(&it.t, now) == nil) {
-		o.derive(d, it, k)
+	if t, strict := validate.Take(b); t != nil && (strict || txn.DefaultLimits.Validate(t, now) == nil) {
+		o.addRow(d, t, k)
 		return true
 	}
-	d.items = d.items[:len(d.items)-1]
 	return false
 }
 
@@ -564,18 +575,18 @@ func (o *lakeOutput) derive(d *decoded, it *item, k kafkaMeta) {
 		it.topic, it.partition, it.offset, it.kafka = k.topic, k.partition, k.offset, true
 	}
 	it.key = keyOf(it.t.TransactionID)
-	it.bytes = RowBytes(&it.t)
+	it.bytes = RowBytes(it.t)
 	d.bytes += it.bytes
-	idx, slot := d.dirCache.lookup(&o.cfg.part, &it.t)
+	idx, slot := d.dirCache.lookup(&o.cfg.part, it.t)
 	if idx < 0 {
-		d.dirBuf = o.cfg.part.AppendDir(d.dirBuf[:0], &it.t)
+		d.dirBuf = o.cfg.part.AppendDir(d.dirBuf[:0], it.t)
 		var ok bool
 		if idx, ok = d.dirIdx[string(d.dirBuf)]; !ok {
 			idx = len(d.dirs)
 			d.dirs = append(d.dirs, string(d.dirBuf))
 			d.dirIdx[d.dirs[idx]] = idx
 		}
-		d.dirCache.store(&o.cfg.part, &it.t, slot, idx)
+		d.dirCache.store(&o.cfg.part, it.t, slot, idx)
 	}
 	it.dir = idx
 }

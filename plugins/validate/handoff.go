@@ -56,25 +56,26 @@ func leave(h *handoff, body []byte, strict bool) {
 	handoffSlot(body).Store(h)
 }
 
-// Take fills *t with the row transaction_validate decoded from body in
-// this process and reports true, if body is still exactly those bytes;
-// strict reports that the row passed txn.DefaultLimits (else only the
-// processor's own, possibly looser, limits). The first call turns the
-// handoff on. Safe for concurrent use; each row is given out once.
-func Take(body []byte, t *txn.Transaction) (ok, strict bool) {
+// Take returns the row transaction_validate decoded from body in this
+// process, if body is still exactly those bytes, and nil otherwise; strict
+// reports that the row passed txn.DefaultLimits (else only the processor's
+// own, possibly looser, limits). The row is the taker's from then on, not
+// a copy: validate never writes it again, and the taker must not either
+// (its strings alias body). The first call turns the handoff on. Safe for
+// concurrent use; each row is given out once.
+func Take(body []byte) (t *txn.Transaction, strict bool) {
 	if !handoffWant.Load() {
 		handoffWant.Store(true)
 	}
 	if len(body) == 0 {
-		return false, false
+		return nil, false
 	}
 	s := handoffSlot(body)
 	h := s.Load()
 	if h == nil || unsafe.SliceData(h.body) != unsafe.SliceData(body) || len(h.body) != len(body) {
-		return false, false
+		return nil, false
 	}
 	// Cleared once taken: the table pins no body the lake holds already.
 	s.CompareAndSwap(h, nil)
-	*t = h.t
-	return true, h.strict
+	return &h.t, h.strict
 }

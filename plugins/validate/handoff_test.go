@@ -60,13 +60,12 @@ func TestHandoffGivesTheRowOfTheSameBytesOnce(t *testing.T) {
 		b, _ := m.AsBytes()
 		want, err := txn.Decode(b)
 		require.NoError(t, err)
-		var got txn.Transaction
-		ok, strict := Take(b, &got)
-		require.True(t, ok, "message %d", i)
+		got, strict := Take(b)
+		require.NotNil(t, got, "message %d", i)
 		assert.True(t, strict, "default limits are the lake's")
-		assert.Equal(t, want, got)
-		ok, _ = Take(b, &got)
-		assert.False(t, ok, "message %d given out twice", i)
+		assert.Equal(t, want, *got)
+		again, _ := Take(b)
+		assert.Nil(t, again, "message %d given out twice", i)
 	}
 }
 
@@ -111,9 +110,8 @@ func TestHandoffMisses(t *testing.T) {
 			if c.take != nil {
 				b = c.take(m)
 			}
-			var got txn.Transaction
-			ok, _ := Take(b, &got)
-			assert.False(t, ok)
+			got, _ := Take(b)
+			assert.Nil(t, got)
 		})
 	}
 }
@@ -126,11 +124,10 @@ func TestHandoffNotStrictWithOtherLimits(t *testing.T) {
 	batch := batchOf(big)
 	process(t, p, batch)
 	require.NoError(t, batch[0].GetError())
-	var got txn.Transaction
-	ok, strict := Take(big, &got)
-	require.True(t, ok)
+	got, strict := Take(big)
+	require.NotNil(t, got)
 	assert.False(t, strict)
-	assert.Error(t, txn.DefaultLimits.Validate(&got, time.Now()), "the lake's limits refuse it")
+	assert.Error(t, txn.DefaultLimits.Validate(got, time.Now()), "the lake's limits refuse it")
 }
 
 // BenchmarkHandoff: what the lake saves (a decode, against a take) and
@@ -150,9 +147,8 @@ func BenchmarkHandoff(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				var t txn.Transaction
 				for _, body := range bs {
-					Take(body, &t) // empty the table
+					Take(body) // empty the table
 				}
 				b.StartTimer()
 			}
@@ -180,7 +176,7 @@ func BenchmarkHandoff(b *testing.B) {
 			}
 			b.StartTimer()
 			for _, body := range bs {
-				if ok, _ := Take(body, &t); !ok {
+				if got, _ := Take(body); got == nil {
 					// A collision in the table (about 4 in 1024).
 					if err := txn.DefaultLimits.DecodeInto(body, time.Now(), &t, true); err != nil {
 						b.Fatal(err)

@@ -176,18 +176,22 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 		hs = make([]handoff, len(batch))
 	}
 	for i, msg := range batch {
+		// Decoded in place when it is left for the lake: no copy.
+		row := &t
+		if hs != nil {
+			row = &hs[i].t
+		}
 		body, err := msg.AsBytes()
 		if err == nil {
-			err = p.check(body, now, &t)
+			err = p.check(body, now, row)
 		}
 		if err == nil {
 			valid++
 			if hs != nil {
-				hs[i].t = t
 				leave(&hs[i], body, p.strict)
 			}
 			if p.normalize {
-				msg.SetBytes(t.AppendJSON(make([]byte, 0, len(body)+16)))
+				msg.SetBytes(row.AppendJSON(make([]byte, 0, len(body)+16)))
 			}
 			continue
 		}
