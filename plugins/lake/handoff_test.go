@@ -126,3 +126,37 @@ func TestStreamValidateChangeLake(t *testing.T) {
 	}
 	assert.Equal(t, sorted(want), fileIDs(t, openLake(t, dir, S3Options{})))
 }
+
+// newRow: without validate's rows a batch's own rows share one slab; with
+// them, the few misses get small slabs that double. Rows never move.
+func TestNewRowSlabs(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		taken int
+		caps  []int // cap of the slab behind each of the first rows
+	}{
+		{"no handoff", 0, []int{100, 100, 100}},
+		{"misses among handed rows", 1, []int{16, 16}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := &decoded{rows: 100, taken: c.taken}
+			for i, want := range c.caps {
+				d.newRow()
+				assert.Equal(t, want, cap(d.own), "row %d", i)
+			}
+		})
+	}
+
+	d := &decoded{rows: 1000, taken: 1}
+	first := d.newRow()
+	first.TransactionID = "first"
+	var caps []int
+	for range 60 {
+		d.newRow()
+		if len(d.own) == 1 {
+			caps = append(caps, cap(d.own))
+		}
+	}
+	assert.Equal(t, []int{32, 64}, caps, "each new slab twice the last")
+	assert.Equal(t, "first", first.TransactionID, "a row stays where it was made")
+}

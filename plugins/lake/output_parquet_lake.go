@@ -390,6 +390,7 @@ type item struct {
 type decoded struct {
 	items  []item
 	own    []txn.Transaction // rows decoded here (newRow)
+	taken  int               // rows validate handed over
 	rows   int               // the batch's rows, as counted before decoding
 	dirs   []string
 	bytes  int64
@@ -538,12 +539,19 @@ func (o *lakeOutput) decodeRow(d *decoded, b []byte, k kafkaMeta, now time.Time)
 }
 
 // newRow returns room for a row the lake decodes itself. The rows of a
-// batch share slabs, made on the first one (most rows come from validate
-// and need none) and sized for the rest of the batch; rows are never moved,
-// items point at them.
+// batch share slabs, made when needed. Without validate upstream, the
+// first slab holds the rest of the batch. Once validate has handed rows
+// over, only the few it misses (a collision in its table) come here, so a
+// slab holds 16 and each next one twice the last: a batch should not
+// allocate room for all its rows for one miss. Rows are never moved: items
+// point at them.
 func (d *decoded) newRow() *txn.Transaction {
 	if len(d.own) == cap(d.own) {
-		d.own = make([]txn.Transaction, 0, max(d.rows-len(d.items), 1))
+		n := d.rows - len(d.items)
+		if d.taken > 0 {
+			n = min(n, max(2*cap(d.own), 16))
+		}
+		d.own = make([]txn.Transaction, 0, max(n, 1))
 	}
 	d.own = d.own[:len(d.own)+1]
 	return &d.own[len(d.own)-1]
@@ -562,6 +570,7 @@ func (o *lakeOutput) addRow(d *decoded, t *txn.Transaction, k kafkaMeta) {
 // validate's too.
 func (o *lakeOutput) takeValidated(d *decoded, b []byte, k kafkaMeta, now time.Time) bool {
 	if t, strict := validate.Take(b); t != nil && (strict || txn.DefaultLimits.Validate(t, now) == nil) {
+		d.taken++
 		o.addRow(d, t, k)
 		return true
 	}
