@@ -3,6 +3,7 @@ package txn
 import (
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,50 @@ func BenchmarkDecodeInto(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// dirty returns a Transaction with every field set, by reflection, so that
+// a field added later is covered too.
+func dirty(t *testing.T) Transaction {
+	var tx Transaction
+	v := reflect.ValueOf(&tx).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("dirty")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int64:
+			f.SetInt(-7)
+		case reflect.Struct:
+			f.Set(reflect.ValueOf(time.Unix(1, 0).In(time.FixedZone("X", 3600))))
+		default:
+			t.Fatalf("field %s: kind %s not covered", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	return tx
+}
+
+// TestDecodeIntoReusedRow: decoding into a row full of another's values
+// (validate reuses one row for every message of a batch) gives what
+// decoding into a zero row gives, optional fields absent or present.
+func TestDecodeIntoReusedRow(t *testing.T) {
+	now := time.Now()
+	fast := 0
+	for _, s := range decodeSeeds() {
+		var zero Transaction
+		errZero := DefaultLimits.DecodeInto([]byte(s), now, &zero, true)
+		if errZero != nil {
+			continue
+		}
+		reused := dirty(t)
+		require.NoError(t, DefaultLimits.DecodeInto([]byte(s), now, &reused, true), "input %q", s)
+		require.Equal(t, zero, reused, "input %q", s)
+		var tx Transaction
+		if decodeFast([]byte(s), &tx) {
+			fast++
+		}
+	}
+	require.GreaterOrEqual(t, fast, 10, "the seeds should mostly take the fast path")
 }
