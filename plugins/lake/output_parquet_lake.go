@@ -541,7 +541,7 @@ func (o *lakeOutput) decodeRow(d *decoded, b []byte, k kafkaMeta, now time.Time)
 // newRow returns room for a row the lake decodes itself. The rows of a
 // batch share slabs, made when needed. Without validate upstream, the
 // first slab holds the rest of the batch. Once validate has handed rows
-// over, only the few it misses (a collision in its table) come here, so a
+// over, only the few it misses (a full bucket of its table) come here, so a
 // slab holds 16 and each next one twice the last: a batch should not
 // allocate room for all its rows for one miss. Rows are never moved: items
 // point at them.
