@@ -128,7 +128,7 @@ func render(rows []Row, args string, stolen float64) []byte {
 
 const notes = `
 Notes:
-- Throughputs are wall-clock over the whole run of a process, start-up included.
+- Throughputs are wall-clock over the whole run of a process, start-up included, except the produce and consume rows: they time each client from its first Produce or Fetch request, as the broker saw it, to its exit, and give the rate from exec beside it ("with start-up").
 - "ratio" is trstream's figure over the peer's (higher is better for rates, lower for latencies and memory).
 - pyarrow, the seed's own stack, cannot be installed on this machine (no PyPI, no Debian package). The Arrow row runs pyarrow's two steps (a JSON reader, then a hive-partitioned dataset write) on arrow-go, Apache Arrow's Go implementation; pyarrow's C++ reader is multi-threaded, so pyarrow itself may be faster.
 `
