@@ -59,3 +59,25 @@ func TestLimitsDecode(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsEqual: the same bounds are equal whatever the time zone they
+// are written in; any bound that differs is not.
+func TestLimitsEqual(t *testing.T) {
+	d := DefaultLimits
+	paris := time.FixedZone("CET", 3600)
+	for _, c := range []struct {
+		name string
+		l    Limits
+		want bool
+	}{
+		{"itself", d, true},
+		{"min time in another zone", Limits{d.MaxAmount, d.MinTime.In(paris), d.MaxFuture}, true},
+		{"max amount", Limits{d.MaxAmount + 1, d.MinTime, d.MaxFuture}, false},
+		{"min time", Limits{d.MaxAmount, d.MinTime.Add(time.Microsecond), d.MaxFuture}, false},
+		{"max future", Limits{d.MaxAmount, d.MinTime, d.MaxFuture - time.Second}, false},
+	} {
+		if got := c.l.Equal(d); got != c.want {
+			t.Errorf("%s: Equal = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -17,6 +17,12 @@ type Limits struct {
 	MaxFuture time.Duration
 }
 
+// Equal reports whether l and o accept the same transactions: the same
+// amount and time bounds (times compared as instants, whatever their zone).
+func (l Limits) Equal(o Limits) bool {
+	return l.MaxAmount == o.MaxAmount && l.MinTime.Equal(o.MinTime) && l.MaxFuture == o.MaxFuture
+}
+
 // DefaultLimits accepts amounts up to one billion, and event times from
 // 2000-01-01 to one day past now.
 var DefaultLimits = Limits{

@@ -141,10 +141,10 @@ func newValidateProcessor(conf *service.ParsedConfig, mgr *service.Resources) (*
 	if err != nil {
 		return nil, err
 	}
-	d := txn.DefaultLimits
+	limits := txn.Limits{MaxAmount: maxAmount, MinTime: minTime.UTC(), MaxFuture: maxFuture}
 	return &validateProcessor{
-		limits:    txn.Limits{MaxAmount: maxAmount, MinTime: minTime.UTC(), MaxFuture: maxFuture},
-		strict:    maxAmount == d.MaxAmount && minTime.Equal(d.MinTime) && maxFuture == d.MaxFuture,
+		limits:    limits,
+		strict:    limits.Equal(txn.DefaultLimits),
 		normalize: normalize,
 		now:       time.Now,
 		mValid:    mgr.Metrics().NewCounter("validate_valid_total"),
