@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/trstream/trstream/internal/cputime"
 )
 
 // benchInput makes (once) the generator's NDJSON with n events.
@@ -22,16 +23,6 @@ func (e *env) benchInput(ctx context.Context, n int) (string, error) {
 	}
 	_, err := e.run(ctx, []string{"BENCH_COUNT=" + strconv.Itoa(n), "BENCH_FILE=" + file}, e.bin, "-c", "bench/configs/gen_to_file.yaml")
 	return file, err
-}
-
-// selfCPU is this process's user + system CPU time so far: the kfake
-// broker runs here, so its cost while a client runs is the difference.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // clientRun is one client's run: the child's result, the broker's CPU
@@ -169,7 +160,9 @@ func redpandaRound(ctx context.Context, e *env, file string, n int, ourP, kcatP,
 	brokers := cluster.ListenAddrs()[0]
 	benv := []string{"BENCH_BROKERS=" + brokers, "BENCH_TOPIC=ours", "BENCH_FILE=" + file, "BENCH_COUNT=" + strconv.Itoa(n)}
 	run := func(to *[]clientRun, extraEnv []string, name string, args ...string) error {
-		before, began := selfCPU(), time.Now()
+		// The kfake broker runs in this process: its CPU time while a
+		// client runs is the broker's cost.
+		before, began := cputime.Process(), time.Now()
 		r, err := e.run(ctx, extraEnv, name, args...)
 		if err != nil {
 			return err
@@ -178,7 +171,7 @@ func redpandaRound(ctx context.Context, e *env, file string, n int, ourP, kcatP,
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		*to = append(*to, clientRun{result: r, broker: selfCPU() - before, startup: startup})
+		*to = append(*to, clientRun{result: r, broker: cputime.Process() - before, startup: startup})
 		return nil
 	}
 	if err := run(ourP, benv, e.bin, "-c", "bench/configs/redpanda_produce.yaml"); err != nil {

@@ -3,12 +3,13 @@ package generator
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/internal/cputime"
 )
 
 // BenchmarkGenerator measures the model alone: one op is one event.
@@ -19,7 +20,7 @@ func BenchmarkGenerator(b *testing.B) {
 	total := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cputime.Process().Seconds()
 	for i := 0; i < b.N; i++ {
 		if len(buf) > 1<<20-1024 {
 			total += len(buf)
@@ -30,7 +31,7 @@ func BenchmarkGenerator(b *testing.B) {
 	total += len(buf)
 	secs := time.Since(start).Seconds()
 	b.ReportMetric(float64(b.N)/secs, "events/s")
-	b.ReportMetric(float64(b.N)/(cpuTime()-cpu), "events/cpu-s")
+	b.ReportMetric(float64(b.N)/(cputime.Process().Seconds()-cpu), "events/cpu-s")
 	b.ReportMetric(float64(total)/secs/1e6, "MB/s")
 }
 
@@ -49,18 +50,10 @@ func streamBenchEnv(b *testing.B, env *service.Environment, input string) {
 	require.NoError(b, err)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cputime.Process().Seconds()
 	require.NoError(b, stream.Run(context.Background()))
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric(float64(b.N)/(cpuTime()-cpu), "events/cpu-s")
-}
-
-// cpuTime is the process's user+system CPU seconds: on a shared machine
-// events per CPU-second measures one core's capacity better than wall time.
-func cpuTime() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	b.ReportMetric(float64(b.N)/(cputime.Process().Seconds()-cpu), "events/cpu-s")
 }
 
 // BenchmarkGeneratorStream runs the input → drop, by metadata choice.

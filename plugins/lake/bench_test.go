@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
+	"github.com/trstream/trstream/internal/cputime"
 	"github.com/trstream/trstream/plugins/generator"
 	"github.com/trstream/trstream/plugins/txn"
 )
@@ -46,7 +46,7 @@ func BenchmarkParquetLake(b *testing.B) {
 		done := make(chan error, 1)
 		go func() { done <- stream.Run(ctx) }()
 		b.StartTimer()
-		c0 := procCPU()
+		c0 := cputime.Process()
 		sem := make(chan struct{}, 64)
 		errs := make(chan error, len(lines)/500+1)
 		for i := 0; i < len(lines); i += 500 {
@@ -64,7 +64,7 @@ func BenchmarkParquetLake(b *testing.B) {
 			require.NoError(b, <-errs)
 		}
 		b.StopTimer()
-		cpu += procCPU() - c0
+		cpu += cputime.Process() - c0
 		require.NoError(b, stream.StopWithin(10*time.Second))
 		cancel()
 		<-done
@@ -74,16 +74,6 @@ func BenchmarkParquetLake(b *testing.B) {
 	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
 	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
-}
-
-// procCPU is the process's user+system CPU time so far: per-row CPU cost
-// is steadier than wall time on a shared machine.
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkBareParquetWriter: parquet-go GenericWriter on already decoded
@@ -96,13 +86,13 @@ func BenchmarkBareParquetWriter(b *testing.B) {
 	}
 	codec, _ := Codec("zstd")
 	b.ResetTimer()
-	c0 := procCPU()
+	c0 := cputime.Process()
 	for n := 0; n < b.N; n++ {
 		for _, g := range partitioned(rows) {
 			require.NoError(b, WriteParquet(io.Discard, g, codec, 128<<10))
 		}
 	}
-	cpu := procCPU() - c0
+	cpu := cputime.Process() - c0
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(benchRows*b.N)/sec, "rows/s")
 	b.ReportMetric(float64(inBytes*int64(b.N))/sec/1e6, "MB/s")
@@ -128,7 +118,7 @@ func partitioned(rows []txn.Transaction) map[string][]txn.Transaction {
 // bytes, CPU and rows per second.
 func benchWrite(b *testing.B, groups map[string][]txn.Transaction, write func(io.Writer, []txn.Transaction) error) {
 	var size int64
-	c0 := procCPU()
+	c0 := cputime.Process()
 	for n := 0; n < b.N; n++ {
 		size = 0
 		for _, g := range groups {
@@ -137,7 +127,7 @@ func benchWrite(b *testing.B, groups map[string][]txn.Transaction, write func(io
 			size += cw.n
 		}
 	}
-	cpu := procCPU() - c0
+	cpu := cputime.Process() - c0
 	b.ReportMetric(float64(size)/benchRows, "file-B/row")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(benchRows*b.N), "cpu-ns/row")
 	b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/trstream/trstream/internal/cputime"
 	"github.com/trstream/trstream/internal/peakrss"
 	"github.com/trstream/trstream/plugins/txn"
 )
@@ -106,9 +107,9 @@ func BenchmarkCompact(b *testing.B) {
 		o.Retention = time.Hour
 		runtime.GC()
 		b.StartTimer()
-		start, cpu0 := time.Now(), procCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		rep, err := Compact(ctx, tbl, o)
-		el, cpu := time.Since(start).Seconds(), (procCPU() - cpu0).Seconds()
+		el, cpu := time.Since(start).Seconds(), (cputime.Process() - cpu0).Seconds()
 		b.StopTimer()
 		require.NoError(b, err)
 		require.EqualValues(b, rows, rep.RowsOut)

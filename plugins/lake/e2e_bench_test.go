@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,12 +22,14 @@ import (
 
 	// As in the trstream binary: the collector's heap floor and the tracer
 	// that starts no span.
+	"github.com/trstream/trstream/internal/cputime"
 	_ "github.com/trstream/trstream/internal/gcfloor"
 	"github.com/trstream/trstream/internal/testenv"
 	_ "github.com/trstream/trstream/plugins/generator"
 	"github.com/trstream/trstream/plugins/lake"
 	_ "github.com/trstream/trstream/plugins/nooptracer"
 	_ "github.com/trstream/trstream/plugins/redpanda"
+
 	// The pipeline file's metrics section names the prometheus exporter.
 	_ "github.com/trstream/trstream/plugins/prometheus"
 	"github.com/trstream/trstream/plugins/txn"
@@ -116,7 +117,7 @@ logger:
 		"TRSTREAM_LAKE":    dir,
 	})
 
-	began, cpuBegan := time.Now(), processCPU(t)
+	began, cpuBegan := time.Now(), cputime.Process()
 	var wg sync.WaitGroup
 	run := func(name string, s *service.Stream) {
 		wg.Add(1)
@@ -134,7 +135,7 @@ logger:
 		// Fill the topic first: the consumer side alone is timed.
 		require.NoError(t, producer.Run(ctx))
 		t.Logf("e2e: producer alone: %d events in %s", rows, time.Since(began).Round(time.Millisecond))
-		began, cpuBegan = time.Now(), processCPU(t)
+		began, cpuBegan = time.Now(), cputime.Process()
 	} else {
 		run("producer", producer)
 	}
@@ -230,7 +231,7 @@ logger:
 			// Every generated event is committed (markers aside): stop
 			// the markers and wait for the last ones.
 			doneAt = lastPoll
-			cpu = processCPU(t) - cpuBegan
+			cpu = cputime.Process() - cpuBegan
 			close(stopMarkers)
 			<-markersDone
 		}
@@ -271,13 +272,6 @@ logger:
 	t.Logf("e2e: event→visible latency over %d markers: p50 %s, p99 %s, max %s",
 		len(lat), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
 	require.GreaterOrEqual(t, visible, int64(rows)/2, "most events should be valid and visible")
-}
-
-// processCPU is the user and system time this process has used.
-func processCPU(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func buildStream(t *testing.T, yaml string) *service.Stream {
