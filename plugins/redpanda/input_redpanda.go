@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"regexp"
 	"slices"
 	"strconv"
@@ -717,51 +716,6 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 		size += recSize
 	}
 	flush(first, len(p.Records))
-}
-
-// recordPool lends franz-go the []kgo.Record each fetched record batch is
-// decoded into (kgo.WithPools), so that slab, about 180 bytes a record, is
-// reused instead of allocated and zeroed per fetch. A record is recycled
-// once its message is built, or with auto_replay_nacks once its batch is
-// acked; a slab goes back to the pool when all its records are. Messages keep
-// no reference into a record: values point into the fetch response, which is
-// not pooled (no PoolDecompressBytes), and keys and headers are copied.
-//
-// Slabs come in power-of-two sizes, a pool for each, so that a slab handed
-// back serves any later batch of its size class and a new one is at most
-// twice its batch. With one pool and a floor of 4,096 records a slab, a
-// lake pipeline (records held until the commit acks them, so the pool is
-// mostly empty) allocated four times the records of 1,024-record batches,
-// and the collector scanned them all.
-type recordPool struct{ classes [recordClasses]sync.Pool }
-
-const (
-	minRecordShift = 6  // the smallest slab: 64 records
-	recordClasses  = 12 // the largest: 64<<11 = 131,072 records; larger batches get an exact slab, not pooled
-)
-
-// recordClass is the class of the smallest slab that holds n records.
-func recordClass(n int) int {
-	return max(bits.Len(uint(max(n, 1)-1))-minRecordShift, 0)
-}
-
-func (rp *recordPool) GetRecords(n int) []kgo.Record {
-	c := recordClass(n)
-	if c >= recordClasses {
-		return make([]kgo.Record, n)
-	}
-	if s, ok := rp.classes[c].Get().(*[]kgo.Record); ok {
-		return (*s)[:n]
-	}
-	return make([]kgo.Record, n, 1<<(c+minRecordShift))
-}
-
-func (rp *recordPool) PutRecords(s []kgo.Record) {
-	c := recordClass(cap(s))
-	if c >= recordClasses || cap(s) != 1<<(c+minRecordShift) {
-		return // not a slab of ours
-	}
-	rp.classes[c].Put(&s)
 }
 
 // partitionMeta holds the metadata values every record of one fetched

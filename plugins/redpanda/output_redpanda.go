@@ -171,7 +171,7 @@ type redpandaWriter struct {
 	mu     sync.RWMutex
 	client *kgo.Client
 
-	records sync.Pool    // of *[]kgo.Record, see getRecords
+	records recordPool   // see getRecords
 	lastN   atomic.Int64 // records of the last batch: a new slice's size
 }
 
@@ -341,30 +341,21 @@ func (w *redpandaWriter) WriteBatch(ctx context.Context, batch service.MessageBa
 	return nil
 }
 
-// maxPooledRecords bounds the record slices that are sized from the last
-// batch and kept for reuse (about 10 MiB): a single huge message with
-// split_lines must not make every later slice as large.
-const maxPooledRecords = 1 << 16
-
-// getRecords returns an empty slice with room for n records, reusing the
-// slice of an earlier batch: about 160 bytes a record not allocated and
-// zeroed per batch. A new slice is as large as the last batch's, as with
-// split_lines a batch of one message may make thousands of records.
+// getRecords returns an empty slice with room for n records, from the
+// pool: as large as the last batch's records at least, as with split_lines
+// a batch of one message may make thousands of records.
 func (w *redpandaWriter) getRecords(n int) []kgo.Record {
-	if s, ok := w.records.Get().(*[]kgo.Record); ok && cap(*s) >= n {
-		return (*s)[:0]
-	}
-	return make([]kgo.Record, 0, max(n, min(int(w.lastN.Load()), maxPooledRecords)))
+	return w.records.GetRecords(max(n, min(int(w.lastN.Load()), maxPooledRecords)))[:0]
 }
 
 // putRecords clears records, so they pin no message data, and pools them
-// unless they are larger than maxPooledRecords.
+// (the pool keeps no slice larger than maxPooledRecords).
 func (w *redpandaWriter) putRecords(records []kgo.Record) {
-	if records == nil || cap(records) > maxPooledRecords {
+	if records == nil {
 		return
 	}
 	clear(records)
-	w.records.Put(&records)
+	w.records.PutRecords(records)
 }
 
 // batchPromise collects the outcome of every record of one WriteBatch.
