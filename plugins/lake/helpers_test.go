@@ -67,8 +67,11 @@ func producerStream(t *testing.T, processors []string, out func(*service.StreamB
 	go func() { done <- stream.Run(ctx) }()
 	return send, func() error {
 		require.NoError(t, stream.StopWithin(10*time.Second))
+		// Run's result before the context goes: cancelled first, a Run
+		// that had not returned yet would report context.Canceled.
+		err := <-done
 		cancel()
-		return <-done
+		return err
 	}
 }
 
