@@ -356,3 +356,57 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	require.NoError(t, stop())
 	assert.Equal(t, sorted(ids(rows)), fileIDs(t, b))
 }
+
+// TestParquetLakeRefusesLogBelowCommitted: a message below the committed
+// offset is a replay, and is skipped, only while its partition's log
+// reaches the committed offset (kafka_lag says where the log ends). A log
+// that ends below it is another log (the topic was recreated, or the broker
+// lost it, as an in-memory broker does on restart): its records are
+// refused, not skipped, and none of them lands.
+func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
+	rows := testRows("reset", 30, 1)
+	// message i of the batch is rows[i] at offset first+i of a log
+	// ending at logEnd.
+	batchOf := func(rs []txn.Transaction, first, logEnd int64) service.MessageBatch {
+		var b service.MessageBatch
+		for i := range rs {
+			m := kafkaMessage(&rs[i], "tx", 0, first+int64(i))
+			m.MetaSetMut("kafka_lag", logEnd-(first+int64(i))-1)
+			b = append(b, m)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		batch   service.MessageBatch
+		refused bool
+		ids     []string // in the lake afterwards
+	}{
+		{"replay of the same log", batchOf(rows[:20], 0, 20), false, ids(rows[:20])},
+		{"replay and new records", batchOf(rows[:30], 0, 30), false, ids(rows[:30])},
+		{"log ends at the committed offset", batchOf(rows[20:25], 15, 20), false, ids(rows[:20])},
+		{"log ends below it", batchOf(rows[20:30], 0, 10), true, ids(rows[:20])},
+		{"log ends one below it", batchOf(rows[20:30], 9, 19), true, ids(rows[:20])},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			produce, stop := producerStream(t, nil, toLake(dir))
+			require.NoError(t, produce(ctx, batchOf(rows[:20], 0, 20)))
+			err := produce(ctx, tc.batch)
+			if tc.refused {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "below the lake's committed offset 20")
+			} else {
+				require.NoError(t, err)
+			}
+			require.NoError(t, stop())
+			tbl := openLake(t, dir, S3Options{})
+			assert.Equal(t, sorted(tc.ids), fileIDs(t, tbl))
+			offs, err := tbl.Offsets(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(tc.ids)), offs["tx"][0], "next offset")
+		})
+	}
+}

@@ -45,6 +45,31 @@ func (o Offsets) Set(topic string, partition int32, next int64) {
 	}
 }
 
+// checkLogEnds refuses a batch whose messages come from a partition log
+// that ends below the offset committed for it. The record before a
+// committed offset was read from that partition, so a broker whose log ends
+// below it lost the log, or the topic was deleted and created again, and
+// its offsets count from 0 once more: skipping what lies below the
+// committed offset, as a replay is skipped, would drop new records.
+// Refused, they stay in the topic, unacknowledged, until an operator
+// decides.
+func (o Offsets) checkLogEnds(items []item) error {
+	var topic string
+	var part int32 = -1
+	for i := range items {
+		it := &items[i]
+		if !it.kafka || it.logEnd == 0 || (it.topic == topic && it.partition == part) {
+			continue
+		}
+		topic, part = it.topic, it.partition
+		if next, ok := o.Next(topic, part); ok && it.logEnd < next {
+			return fmt.Errorf("parquet_lake: %s/%d: the broker's log ends at offset %d, below the lake's committed offset %d: the topic was recreated or the broker lost its log, so its offsets no longer match the lake's; refusing these records rather than skipping them as already landed (land them into a new lake, or restore the broker's log)",
+				topic, part, it.logEnd, next)
+		}
+	}
+	return nil
+}
+
 // lower records offset for the partition if it is the lowest seen.
 func (o Offsets) lower(topic string, partition int32, offset int64) {
 	m := o[topic]

@@ -72,7 +72,7 @@ The Parquet files come from trstream's own encoder for the transaction schema (d
 
 A batch is acknowledged only once the snapshot holding its rows is committed, so consumer offsets never advance past data that is not durable. Many batches wait for the same commit: keep `+"`max_in_flight`"+` high (default 64) so the input keeps flowing while a commit is in progress.
 
-Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, and after each commit with the ids other writers of the table appended meanwhile, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window.
+Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). That holds while the partition's log reaches the committed offset, as `+"`kafka_lag`"+` tells: a log that ends below it is not the one the lake read (the topic was deleted and created again, or the broker lost its log, as an in-memory broker does on restart), so its records are refused with an error naming the partition, never skipped, and stay in the topic until an operator lands them into a new lake or restores the log. Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, and after each commit with the ids other writers of the table appended meanwhile, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window.
 
 Files that were written but never committed (a crash between the two) are invisible to the table; `+"`trstream lake`"+` tooling and `+"`CleanOrphans`"+` delete them.
 
@@ -382,6 +382,7 @@ type item struct {
 	topic     string
 	partition int32
 	offset    int64
+	logEnd    int64 // the partition's high watermark when fetched; 0 if unknown
 	kafka     bool
 }
 
@@ -430,6 +431,7 @@ type kafkaMeta struct {
 	topic     string
 	partition int32
 	offset    int64
+	logEnd    int64 // offset + kafka_lag + 1, the partition's high watermark; 0 if unknown
 	ok        bool
 }
 
@@ -438,7 +440,10 @@ func kafkaOf(m *service.Message) (k kafkaMeta) {
 		p, okp := metaInt(m, "kafka_partition")
 		off, oko := metaInt(m, "kafka_offset")
 		if okp && oko {
-			k = kafkaMeta{topic, int32(p), off, true}
+			k = kafkaMeta{topic: topic, partition: int32(p), offset: off, ok: true}
+			if lag, ok := metaInt(m, "kafka_lag"); ok && lag >= 0 {
+				k.logEnd = off + lag + 1
+			}
 		}
 	}
 	return k
@@ -581,7 +586,7 @@ func (o *lakeOutput) takeValidated(d *decoded, b []byte, k kafkaMeta, now time.T
 // size and partition directory.
 func (o *lakeOutput) derive(d *decoded, it *item, k kafkaMeta) {
 	if k.ok {
-		it.topic, it.partition, it.offset, it.kafka = k.topic, k.partition, k.offset, true
+		it.topic, it.partition, it.offset, it.logEnd, it.kafka = k.topic, k.partition, k.offset, k.logEnd, true
 	}
 	it.key = keyOf(it.t.TransactionID)
 	it.bytes = RowBytes(it.t)

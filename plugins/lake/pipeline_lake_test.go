@@ -154,3 +154,64 @@ func readDLQ(t *testing.T, ctx context.Context, cl *kgo.Client, n int) []*kgo.Re
 	require.True(t, n == 0 || len(out) == n, "%d of %d DLQ records", len(out), n)
 	return out
 }
+
+// TestLakeYAMLFreshBrokerNotSkipped: pipelines/lake.yaml lands a topic,
+// then runs on the same lake against a fresh broker, whose topic's offsets
+// count from 0 again (an in-memory broker restarted). Its records sit below
+// the lake's committed offsets, yet none was landed: they are refused, not
+// skipped as replays, so none is acknowledged (the group commits no
+// offset), lost or dead-lettered.
+func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(broker string, until func() bool) {
+		stream := testenv.PipelineStream(t, "../../pipelines/lake.yaml", map[string]string{
+			"TRSTREAM_BROKERS": broker, "TRSTREAM_LAKE": dir,
+		})
+		done := make(chan error, 1)
+		go func() { done <- stream.Run(ctx) }()
+		require.Eventually(t, until, 30*time.Second, 100*time.Millisecond)
+		require.NoError(t, stream.StopWithin(10*time.Second))
+		require.NoError(t, <-done)
+	}
+
+	brokerA, _, idsA := lakeYAMLCluster(t, 90, nil)
+	var tbl *Table
+	run(brokerA, func() bool {
+		if tbl == nil {
+			loc, err := ParseLocation(dir, S3Options{})
+			require.NoError(t, err)
+			if tbl, err = Open(ctx, loc); err != nil {
+				return false
+			}
+		}
+		return totalRows(t, tbl) >= int64(len(idsA))
+	})
+	defer tbl.Close()
+
+	// The fresh broker: new events, fewer per partition than were landed.
+	fresh, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	defer fresh.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fresh.ListenAddrs()...), kgo.DisableClientMetrics())
+	require.NoError(t, err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopics(ctx, 3, 1, nil, "transactions", "transactions.dlq")
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	for _, m := range testRows("fresh", 15, 3) {
+		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "transactions", Key: []byte(m.AccountID), Value: m.AppendJSON(nil)}).FirstErr())
+	}
+	began := time.Now()
+	run(fresh.ListenAddrs()[0], func() bool { return time.Since(began) > 3*time.Second })
+
+	assert.Equal(t, sorted(idsA), fileIDs(t, tbl), "the first broker's events, once; none of the fresh broker's")
+	offs, err := adm.FetchOffsets(ctx, "trstream-lake")
+	require.NoError(t, err)
+	offs.Each(func(o kadm.OffsetResponse) {
+		assert.LessOrEqual(t, o.At, int64(0), "%s/%d: nothing acknowledged", o.Topic, o.Partition)
+	})
+	assert.Empty(t, readDLQ(t, ctx, cl, 0), "nothing dead-lettered")
+}
