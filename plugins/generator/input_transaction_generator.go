@@ -150,7 +150,7 @@ Metrics: `+"`generator_events_total`"+` labelled by `+"`type`"+` and `+"`fraud_s
 				Description("Maximum number of messages per batch. At a low `rate` batches are smaller: each holds the messages due so far.").
 				Default(defaultBatchSize),
 			service.NewIntField(tgFieldSeed).
-				Description("Seed of every random choice. The same seed and configuration in `simulated` mode give a byte-identical stream. 0 picks a random seed at start (not reproducible), so that replicas started alike (`docker compose --scale`) make different transaction ids.").
+				Description("Seed of every random choice. The same seed and configuration in `simulated` mode give a byte-identical stream. In `realtime` mode the transaction ids also mix in a value drawn at start, so that a restarted generator never repeats the ids of an earlier run (a lake deduplicating by id would drop those new events); every other choice still follows the seed. 0 picks a random seed at start (not reproducible), so that replicas started alike (`docker compose --scale`) make different transaction ids.").
 				Default(1),
 			service.NewStringAnnotatedEnumField(tgFieldTimeMode, map[string]string{
 				TimeModeSimulated: "Event times come from a simulated clock starting at `start_time` and advancing with the Poisson arrivals, independent of `rate`.",

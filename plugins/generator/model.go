@@ -87,6 +87,7 @@ type Model struct {
 
 	// transaction ids
 	idKey   uint64
+	idNonce uint64 // realtime: drawn at start, so no run repeats another's ids
 	idShard uint64
 	idSeq   uint64
 	idBuf   [36]byte
@@ -147,6 +148,11 @@ func New(cfg Config) (*Model, error) {
 		m.clock = newSimClock(cfg.StartTime, perDay, intensityCurve(&cfg))
 		m.nextArr = m.clock.next(m.r)
 	} else {
+		// A realtime stream is not reproducible anyway (its times are the
+		// wall clock). Its ids must not be either: a generator restarted
+		// with the same seed would repeat the ids of its last run, new
+		// events that a lake deduplicating by id drops as landed already.
+		m.idNonce = uint64(randomSeed())
 		now := m.now()
 		for i := range w.accounts {
 			w.accounts[i].nextSalary = nextPayday(now, w.accounts[i].payday)
@@ -262,7 +268,9 @@ func (m *Model) next() Event {
 
 // setID writes a fresh transaction id: a keyed bijection of (shard,
 // sequence) in the 60 non-version bits of the high half, random bits in the
-// low half, in UUIDv4 form. Ids are unique within and across shards.
+// low half (in realtime mode, mixed with a value drawn at start), in UUIDv4
+// form. Ids are unique within and across shards, and, in realtime mode,
+// across runs.
 func (m *Model) setID() {
 	x := (m.idShard<<40 | m.idSeq&(1<<40-1)) ^ m.idKey
 	m.idSeq++
@@ -270,7 +278,7 @@ func (m *Model) setID() {
 	x ^= x >> 29
 	x = x * 0xc4ceb9fe1a85ec53 & idMask
 	x ^= x >> 32
-	lo := m.r.Uint64()
+	lo := m.r.Uint64() ^ m.idNonce
 	// The 16 bytes, big-endian: 60 bits around the version nibble, then
 	// the variant bits over the random low half.
 	hi := (x>>12&(1<<48-1))<<16 | (0x40|x>>8&0x0f)<<8 | x&0xff
