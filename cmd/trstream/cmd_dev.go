@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trstream/trstream/internal/devstack"
+	"github.com/trstream/trstream/internal/topics"
+	"github.com/trstream/trstream/plugins/lake"
 )
 
 // devCommand runs the whole flow locally with no Docker: an embedded broker,
@@ -18,16 +21,23 @@ import (
 func devCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "dev",
-		Usage:     "Run the whole pipeline locally on an embedded, in-memory Kafka-protocol broker (development only)",
+		Usage:     "Run the whole pipeline locally on an embedded Kafka-protocol broker (development only)",
 		ArgsUsage: "[pipeline.yaml ...]",
-		Description: `Starts franz-go's kfake broker on 127.0.0.1 (in memory unless --data-dir
-is set; it is for development, not production), applies redpanda/topics.yaml,
-then runs each pipeline (default: every pipelines/*.yaml) as its own
-"trstream -c FILE" process with TRSTREAM_BROKERS pointing at the broker, and
-"trstream serve" for SQL over the lake. Ctrl+C stops everything.`,
+		Description: `Starts franz-go's kfake broker on 127.0.0.1 (for development, not
+production), applies redpanda/topics.yaml, then runs each pipeline (default:
+every pipelines/*.yaml) as its own "trstream -c FILE" process with
+TRSTREAM_BROKERS pointing at the broker, and "trstream serve" for SQL over the
+lake. Ctrl+C stops everything.
+
+The broker keeps its log in --data-dir, so a restart carries on where the last
+run stopped: the lake's committed offsets still name the same records. A
+broker whose log starts empty (--in-memory, or a new directory) numbers its
+records from 0 again; on a lake that committed offsets of its topics, dev
+refuses to start rather than have the lake refuse those records.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "port", Value: 9092, Usage: "broker port on 127.0.0.1 (0 picks a free one)"},
-			&cli.StringFlag{Name: "data-dir", Usage: "persist the broker's log in this directory (default: in memory)"},
+			&cli.StringFlag{Name: "data-dir", Value: ".trstream/broker", Usage: "directory of the broker's log, kept across runs"},
+			&cli.BoolFlag{Name: "in-memory", Usage: "keep the broker's log in memory, lost on exit (use a new lake each run)"},
 			&cli.StringFlag{Name: "topics", Value: "redpanda/topics.yaml", Usage: "topic definitions to apply"},
 			&cli.StringFlag{Name: "lake", Value: "./lake", EnvVars: []string{"TRSTREAM_LAKE"}, Usage: "lake location for the pipelines and the query server"},
 			&cli.IntFlag{Name: "http-port", Value: 4195, Usage: "HTTP port (metrics, /ready) of the first pipeline; the next ones count up"},
@@ -47,9 +57,16 @@ then runs each pipeline (default: every pipelines/*.yaml) as its own
 				return err
 			}
 			lake := c.String("lake")
+			dataDir := c.String("data-dir")
+			if c.Bool("in-memory") {
+				dataDir = ""
+			}
+			if err := checkLakeOffsets(c.Context, lake, dataDir, c.String("topics")); err != nil {
+				return err
+			}
 			cfg := devstack.Config{
 				BrokerPort:    c.Int("port"),
-				DataDir:       c.String("data-dir"),
+				DataDir:       dataDir,
 				TopicsFile:    c.String("topics"),
 				Pipelines:     pipelines,
 				FirstHTTPPort: c.Int("http-port"),
@@ -65,7 +82,11 @@ then runs each pipeline (default: every pipelines/*.yaml) as its own
 				return err
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "trstream dev: embedded broker (kfake, in memory, development only) on %s\n", stack.Brokers)
+			where := "in memory"
+			if dataDir != "" {
+				where = "log in " + dataDir
+			}
+			fmt.Fprintf(w, "trstream dev: embedded broker (kfake, %s, development only) on %s\n", where, stack.Brokers)
 			for i, p := range stack.Procs {
 				if i < len(pipelines) {
 					fmt.Fprintf(w, "  %-8s %s  metrics http://127.0.0.1:%d/metrics\n", p.Name, pipelines[i], cfg.FirstHTTPPort+i)
@@ -91,4 +112,49 @@ then runs each pipeline (default: every pipelines/*.yaml) as its own
 			return err
 		},
 	}
+}
+
+// checkLakeOffsets refuses to start a broker whose log starts empty on a
+// local lake that committed offsets of the broker's topics. The new log
+// numbers its records from 0 again, below those offsets, and parquet_lake
+// would refuse every one of them (it cannot tell them from replays of
+// records it landed, except that the log ends too early).
+func checkLakeOffsets(ctx context.Context, lakeLoc, dataDir, topicsFile string) error {
+	if dataDir != "" {
+		if entries, err := os.ReadDir(dataDir); err == nil && len(entries) > 0 {
+			return nil // the log of an earlier run
+		}
+	}
+	loc, err := lake.ParseLocation(lakeLoc, lake.S3Options{})
+	if err != nil || loc.IsS3() {
+		return nil // an S3 lake: parquet_lake still refuses such records
+	}
+	if _, err := os.Stat(filepath.Join(loc.Local, "_catalog", "catalog.db")); err != nil {
+		return nil // no table yet
+	}
+	defs, err := topics.Load(topicsFile)
+	if err != nil {
+		return err
+	}
+	tbl, err := lake.Open(ctx, loc)
+	if err != nil {
+		return fmt.Errorf("reading the offsets of lake %s: %w", lakeLoc, err)
+	}
+	defer tbl.Close()
+	offs, err := tbl.Offsets(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the offsets of lake %s: %w", lakeLoc, err)
+	}
+	for _, d := range defs {
+		if parts := offs[d.Name]; len(parts) > 0 {
+			log := "in memory"
+			if dataDir != "" {
+				log = "in the new directory " + dataDir
+			}
+			return fmt.Errorf("lake %s holds committed offsets of topic %s (%d partitions) from another broker, and this broker's log starts empty (%s): "+
+				"its offsets start from 0 again, so the lake would refuse its records. Run with the --data-dir of the run that filled this lake, "+
+				"or with another --lake, or move %s away", lakeLoc, d.Name, len(parts), log, lakeLoc)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trstream/trstream/internal/devstack"
+	"github.com/trstream/trstream/plugins/lake"
+)
+
+// TestCheckLakeOffsets: dev refuses a broker whose log starts empty (in
+// memory, or a new data directory) on a lake that committed offsets of the
+// broker's topics, and nothing else.
+func TestCheckLakeOffsets(t *testing.T) {
+	const topicsFile = "../../redpanda/topics.yaml"
+	withOffsets := func(t *testing.T, offs lake.Offsets) string {
+		dir := filepath.Join(t.TempDir(), "lake")
+		loc, err := lake.ParseLocation(dir, lake.S3Options{})
+		require.NoError(t, err)
+		tbl, err := lake.Open(t.Context(), loc)
+		require.NoError(t, err)
+		defer tbl.Close()
+		require.NoError(t, tbl.Append(t.Context(), nil, offs))
+		return dir
+	}
+	oldLog := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(oldLog, "meta.json"), []byte("{}"), 0o644))
+	landed := withOffsets(t, lake.Offsets{"transactions": {0: 10, 1: 12}})
+	for _, tc := range []struct {
+		name, lake, dataDir string
+		refused             bool
+	}{
+		{"in memory, lake with offsets", landed, "", true},
+		{"new data dir, lake with offsets", landed, filepath.Join(t.TempDir(), "broker"), true},
+		{"empty data dir, lake with offsets", landed, t.TempDir(), true},
+		{"the earlier run's log", landed, oldLog, false},
+		{"no lake yet", filepath.Join(t.TempDir(), "lake"), "", false},
+		{"a lake without offsets", withOffsets(t, nil), "", false},
+		{"offsets of another topic only", withOffsets(t, lake.Offsets{"elsewhere": {0: 5}}), "", false},
+		{"an S3 lake", "s3://bucket/lake", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkLakeOffsets(t.Context(), tc.lake, tc.dataDir, topicsFile)
+			if !tc.refused {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "committed offsets of topic transactions (2 partitions)")
+			assert.Contains(t, err.Error(), "--data-dir")
+		})
+	}
+}
+
+// TestDevRestartKeepsLanding runs ingest.yaml and lake.yaml as dev does,
+// stops them, and starts them again on the same broker log and lake; then
+// lake.yaml alone, until the lake holds every event the topic does. The
+// second run's events land too: its offsets continue the first run's, and
+// its generator, seeded alike, makes new transaction ids, which the lake
+// would otherwise drop as landed already. No id lands twice, as DuckDB
+// counts them.
+func TestDevRestartKeepsLanding(t *testing.T) {
+	bin := trstreamBinary(t)
+	dataDir := filepath.Join(t.TempDir(), "broker")
+	lakeDir := filepath.Join(t.TempDir(), "lake")
+	sql := func(q string) int64 {
+		out, err := exec.Command(bin, "sql", "--lake", lakeDir, "--format", "csv", q).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		n, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+		require.NoError(t, err, "%s", out)
+		return n
+	}
+	var rows, events int64
+	for _, run := range []struct {
+		pipelines []string
+		until     func(before int64, brokers string) bool
+	}{
+		{[]string{"ingest", "lake"}, func(before int64, _ string) bool { return rows >= before+4000 }},
+		{[]string{"ingest", "lake"}, func(before int64, _ string) bool { return rows >= before+4000 }},
+		{[]string{"lake"}, func(_ int64, brokers string) bool {
+			events = topicRecords(t, brokers, "transactions")
+			return rows >= events
+		}},
+	} {
+		require.NoError(t, checkLakeOffsets(t.Context(), lakeDir, dataDir, "../../redpanda/topics.yaml"))
+		var files []string
+		for _, p := range run.pipelines {
+			files = append(files, "../../pipelines/"+p+".yaml")
+		}
+		var out syncBuffer
+		stack, err := devstack.Start(t.Context(), devstack.Config{
+			BrokerPort:    freePort(t),
+			DataDir:       dataDir,
+			TopicsFile:    "../../redpanda/topics.yaml",
+			Pipelines:     files,
+			FirstHTTPPort: freePort(t),
+			Binary:        bin,
+			Env:           []string{"TRSTREAM_LAKE=" + lakeDir, "TRSTREAM_RATE=2000"},
+			Out:           &out,
+		})
+		require.NoError(t, err)
+		before := rows
+		ok := assert.Eventually(t, func() bool {
+			rows = sql("select count(*) from transactions")
+			return run.until(before, stack.Brokers)
+		}, 90*time.Second, time.Second)
+		stack.Stop()
+		if !ok {
+			t.Fatalf("%v: %d rows, %d before it, %d events in the topic\n%s", run.pipelines, rows, before, events, out.String())
+		}
+	}
+	assert.Equal(t, events, rows, "every event in the topic, in the lake")
+	assert.Zero(t, sql("select count(*) - count(distinct transaction_id) from transactions"), "ids landed twice")
+}
+
+// topicRecords is how many records topic holds (its partitions' end
+// offsets: the log starts at 0).
+func topicRecords(t *testing.T, brokers, topic string) int64 {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	require.NoError(t, err)
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), topic)
+	require.NoError(t, err)
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
