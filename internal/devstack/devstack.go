@@ -11,6 +11,7 @@ package devstack
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,10 @@ type Config struct {
 	Env []string
 	// Out receives the children's output, each line prefixed with its name.
 	Out io.Writer
+	// RetentionCheck is how often the broker drops what retention.ms and
+	// retention.bytes expired (kfake does it only when asked); 0 is Kafka's
+	// log.retention.check.interval.ms, five minutes.
+	RetentionCheck time.Duration
 }
 
 // Process is one supervised child.
@@ -69,6 +74,7 @@ type Stack struct {
 	cmds []*exec.Cmd
 	done chan error
 	wg   sync.WaitGroup
+	stop chan struct{}
 }
 
 // Start starts the broker, applies the topics and starts every child.
@@ -81,11 +87,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded broker on 127.0.0.1:%d: %w", cfg.BrokerPort, err)
 	}
-	s := &Stack{Cluster: cluster, Brokers: strings.Join(cluster.ListenAddrs(), ","), done: make(chan error, 1)}
+	s := &Stack{Cluster: cluster, Brokers: strings.Join(cluster.ListenAddrs(), ","), done: make(chan error, 1), stop: make(chan struct{})}
 	if err := s.applyTopics(ctx, cfg.TopicsFile); err != nil {
 		cluster.Close()
 		return nil, err
 	}
+	go s.retain(cmp.Or(cfg.RetentionCheck, 5*time.Minute))
 	for i, p := range cfg.Pipelines {
 		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
 		s.Procs = append(s.Procs, Process{
@@ -154,6 +161,21 @@ func prefixLines(w io.Writer, name string, r io.Reader) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
+// retain applies the topics' retention every interval, as a Kafka broker
+// does: without it the log of a long dev run would only grow.
+func (s *Stack) retain(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Cluster.ApplyRetention()
+		}
+	}
+}
+
 // Failed delivers the first child that exits with an error.
 func (s *Stack) Failed() <-chan error { return s.done }
 
@@ -173,6 +195,7 @@ func (s *Stack) Stop() {
 		}
 		<-waited
 	}
+	close(s.stop)
 	s.Cluster.Close()
 }
 
