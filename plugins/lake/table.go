@@ -55,17 +55,20 @@ type Snapshot struct {
 type Option func(*openConfig)
 
 type openConfig struct {
-	catalogURI  string
-	partitionBy []string
+	catalogURI   string
+	partitionBy  []string
+	partitionSet bool
 }
 
 // WithCatalogURI sets the SQLite catalog file (see catalogPath).
 func WithCatalogURI(uri string) Option { return func(c *openConfig) { c.catalogURI = uri } }
 
-// WithPartitionBy sets the partition keys used when the table is created.
-// Opening an existing table with different keys is an error.
+// WithPartitionBy sets the partition keys a writer needs: the table is
+// created with them, and opening an existing table with other keys is an
+// error. Without it an existing table is opened with its own keys (readers,
+// the compactor) and a new one is created with DefaultPartitionBy.
 func WithPartitionBy(keys []string) Option {
-	return func(c *openConfig) { c.partitionBy = keys }
+	return func(c *openConfig) { c.partitionBy, c.partitionSet = keys, true }
 }
 
 // ErrConflict is wrapped by errors from commits that lost every retry to
@@ -145,7 +148,14 @@ func Open(ctx context.Context, loc Location, opts ...Option) (*Table, error) {
 		t.Close()
 		return nil, fmt.Errorf("catalog %s holds %s.%s at %s, not %s: use another catalog_uri", path, Namespace, TableName, got, loc.URI())
 	}
-	if have := partitionsFromSpec(tbl.Spec()); !sameKeys(have, part.Keys()) {
+	have := partitionsFromSpec(tbl.Spec())
+	switch {
+	case !cfg.partitionSet:
+		if t.part, err = ParsePartitioning(have); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("table's partition spec: %w", err)
+		}
+	case !sameKeys(have, part.Keys()):
 		t.Close()
 		return nil, fmt.Errorf("table is partitioned by %v, not %v", have, part.Keys())
 	}

@@ -55,3 +55,38 @@ func TestTableAppendFilesOffsets(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotNil(t, ice.CurrentSnapshot())
 }
+
+// TestOpenAdoptsTablePartitioning: a lake written with partition_by
+// [event_hour, channel] is opened by readers and the compactor, which pass
+// no partitioning, with its own keys (they failed with "table is
+// partitioned by ...", as `trstream lake` and lake_compact did); a writer
+// naming other keys is still refused.
+func TestOpenAdoptsTablePartitioning(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := []string{KeyEventHour, "channel"}
+	w := openLake(t, dir, S3Options{}, WithPartitionBy(keys))
+	rows := testRows("hourly", 600, 1)
+	appendChunks(t, w, rows, 100)
+
+	r := openLake(t, dir, S3Options{})
+	assert.Equal(t, keys, r.Partitioning().Keys())
+	before, err := r.Files(ctx)
+	require.NoError(t, err)
+	opts := compactTestOpts()
+	opts.MinInputFiles = 2
+	rep, err := Compact(ctx, r, opts)
+	require.NoError(t, err)
+	assert.Positive(t, rep.Commits)
+	after, err := r.Files(ctx)
+	require.NoError(t, err)
+	assert.Less(t, len(after), len(before), "small files merged")
+	for _, f := range after {
+		assert.Regexp(t, `/event_hour=\d{4}-\d\d-\d\d-\d\d/channel=[a-z_]+/[^/]+\.parquet$`, f.Path)
+	}
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, r))
+
+	_, err = Open(ctx, r.Location(), WithPartitionBy(DefaultPartitionBy))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "table is partitioned by [event_hour channel]")
+}
