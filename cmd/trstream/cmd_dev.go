@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -129,14 +130,23 @@ func checkLakeOffsets(ctx context.Context, lakeLoc, dataDir, topicsFile string) 
 	if err != nil || loc.IsS3() {
 		return nil // an S3 lake: parquet_lake still refuses such records
 	}
-	if _, err := os.Stat(filepath.Join(loc.Local, "_catalog", "catalog.db")); err != nil {
+	// The catalog the pipelines will use: lake.yaml reads TRSTREAM_CATALOG_URI.
+	catalog := os.Getenv("TRSTREAM_CATALOG_URI")
+	if catalog == "" {
+		catalog = filepath.Join(loc.Local, "_catalog", "catalog.db")
+	}
+	file := catalog
+	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		file = strings.TrimPrefix(file, p)
+	}
+	if _, err := os.Stat(file); err != nil {
 		return nil // no table yet
 	}
 	defs, err := topics.Load(topicsFile)
 	if err != nil {
 		return err
 	}
-	tbl, err := lake.Open(ctx, loc)
+	tbl, err := lake.Open(ctx, loc, lake.WithCatalogURI(catalog))
 	if err != nil {
 		return fmt.Errorf("reading the offsets of lake %s: %w", lakeLoc, err)
 	}

@@ -23,11 +23,11 @@ import (
 // broker's topics, and nothing else.
 func TestCheckLakeOffsets(t *testing.T) {
 	const topicsFile = "../../redpanda/topics.yaml"
-	withOffsets := func(t *testing.T, offs lake.Offsets) string {
+	withOffsets := func(t *testing.T, offs lake.Offsets, opts ...lake.Option) string {
 		dir := filepath.Join(t.TempDir(), "lake")
 		loc, err := lake.ParseLocation(dir, lake.S3Options{})
 		require.NoError(t, err)
-		tbl, err := lake.Open(t.Context(), loc)
+		tbl, err := lake.Open(t.Context(), loc, opts...)
 		require.NoError(t, err)
 		defer tbl.Close()
 		require.NoError(t, tbl.Append(t.Context(), nil, offs))
@@ -36,20 +36,26 @@ func TestCheckLakeOffsets(t *testing.T) {
 	oldLog := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(oldLog, "meta.json"), []byte("{}"), 0o644))
 	landed := withOffsets(t, lake.Offsets{"transactions": {0: 10, 1: 12}})
+	catalog := filepath.Join(t.TempDir(), "catalog.db")
+	elsewhere := withOffsets(t, lake.Offsets{"transactions": {0: 10, 1: 12}}, lake.WithCatalogURI(catalog))
 	for _, tc := range []struct {
 		name, lake, dataDir string
+		catalogURI          string // TRSTREAM_CATALOG_URI
 		refused             bool
 	}{
-		{"in memory, lake with offsets", landed, "", true},
-		{"new data dir, lake with offsets", landed, filepath.Join(t.TempDir(), "broker"), true},
-		{"empty data dir, lake with offsets", landed, t.TempDir(), true},
-		{"the earlier run's log", landed, oldLog, false},
-		{"no lake yet", filepath.Join(t.TempDir(), "lake"), "", false},
-		{"a lake without offsets", withOffsets(t, nil), "", false},
-		{"offsets of another topic only", withOffsets(t, lake.Offsets{"elsewhere": {0: 5}}), "", false},
-		{"an S3 lake", "s3://bucket/lake", "", false},
+		{name: "in memory, catalog of TRSTREAM_CATALOG_URI", lake: elsewhere, catalogURI: "sqlite://" + catalog, refused: true},
+		{name: "in memory, TRSTREAM_CATALOG_URI without a table", lake: landed, catalogURI: filepath.Join(t.TempDir(), "none.db")},
+		{name: "in memory, lake with offsets", lake: landed, refused: true},
+		{name: "new data dir, lake with offsets", lake: landed, dataDir: filepath.Join(t.TempDir(), "broker"), refused: true},
+		{name: "empty data dir, lake with offsets", lake: landed, dataDir: t.TempDir(), refused: true},
+		{name: "the earlier run's log", lake: landed, dataDir: oldLog},
+		{name: "no lake yet", lake: filepath.Join(t.TempDir(), "lake")},
+		{name: "a lake without offsets", lake: withOffsets(t, nil)},
+		{name: "offsets of another topic only", lake: withOffsets(t, lake.Offsets{"elsewhere": {0: 5}})},
+		{name: "an S3 lake", lake: "s3://bucket/lake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("TRSTREAM_CATALOG_URI", tc.catalogURI)
 			err := checkLakeOffsets(t.Context(), tc.lake, tc.dataDir, topicsFile)
 			if !tc.refused {
 				require.NoError(t, err)
