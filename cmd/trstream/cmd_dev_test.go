@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,4 +144,88 @@ func topicRecords(t *testing.T, brokers, topic string) int64 {
 	var n int64
 	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 	return n
+}
+
+// TestDevChildrenStopWhenDevDies: kill -9 of `trstream dev` stops its
+// pipeline and query server too. The query server, which logs nothing while
+// idle, used to run on, holding its port, so the next dev failed to start.
+func TestDevChildrenStopWhenDevDies(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc (Linux)")
+	}
+	bin := trstreamBinary(t)
+	serveAddr, httpPort := fmt.Sprintf("127.0.0.1:%d", freePort(t)), freePort(t)
+	cmd := exec.Command(bin, "dev", "--port", "0", "--in-memory", "--serve-addr", serveAddr,
+		"--http-port", strconv.Itoa(httpPort), "--lake", filepath.Join(t.TempDir(), "lake"),
+		"--topics", "../../redpanda/topics.yaml", "../../pipelines/ingest.yaml")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }()
+
+	var children []int
+	require.Eventually(t, func() bool {
+		children = childPIDs(t, cmd.Process.Pid)
+		return len(children) == 2 && strings.Contains(out.String(), "Ctrl+C stops everything")
+	}, 30*time.Second, 100*time.Millisecond, "dev started its pipeline and the query server")
+	// Both up and done logging their start: a child that writes to its
+	// output once dev is gone dies of the broken pipe, which would hide
+	// the case of one that stays quiet.
+	for _, u := range []string{fmt.Sprintf("http://127.0.0.1:%d/ready", httpPort), "http://" + serveAddr + "/"} {
+		require.Eventually(t, func() bool {
+			resp, err := http.Get(u)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}, 30*time.Second, 100*time.Millisecond, "%s", u)
+	}
+	time.Sleep(time.Second)
+	defer func() { // whatever the outcome, none is left behind
+		for _, pid := range children {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}()
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	require.Eventually(t, func() bool {
+		for _, pid := range children {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 100*time.Millisecond, "pipelines %v outlived dev", children)
+}
+
+// childPIDs lists the processes whose parent is ppid.
+func childPIDs(t *testing.T, ppid int) []int {
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+			// pid (comm) state ppid ...: comm may hold spaces, so split after ")".
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+			if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// alive reports whether pid runs (a zombie has exited).
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
 }

@@ -128,8 +128,7 @@ func (s *Stack) applyTopics(ctx context.Context, file string) error {
 func (s *Stack) spawn(cfg Config, p Process) error {
 	cmd := exec.Command(cfg.Binary, p.Args...)
 	cmd.Env = append(append(append(os.Environ(), "TRSTREAM_BROKERS="+s.Brokers), cfg.Env...), p.Env...)
-	// Each child leads its own process group, so a stop reaches its children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
