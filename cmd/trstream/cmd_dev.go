@@ -122,8 +122,11 @@ refuses to start rather than have the lake refuse those records.`,
 // records it landed, except that the log ends too early).
 func checkLakeOffsets(ctx context.Context, lakeLoc, dataDir, topicsFile string) error {
 	if dataDir != "" {
-		if entries, err := os.ReadDir(dataDir); err == nil && len(entries) > 0 {
-			return nil // the log of an earlier run
+		entries, _ := os.ReadDir(dataDir)
+		for _, e := range entries {
+			if e.Name() != devstack.LockFile {
+				return nil // the log of an earlier run
+			}
 		}
 	}
 	loc, err := lake.ParseLocation(lakeLoc, lake.S3Options{})

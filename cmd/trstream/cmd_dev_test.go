@@ -36,6 +36,8 @@ func TestCheckLakeOffsets(t *testing.T) {
 		require.NoError(t, tbl.Append(t.Context(), nil, offs))
 		return dir
 	}
+	lockOnly := t.TempDir() // a run that stopped before its broker wrote anything
+	require.NoError(t, os.WriteFile(filepath.Join(lockOnly, devstack.LockFile), nil, 0o644))
 	oldLog := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(oldLog, "meta.json"), []byte("{}"), 0o644))
 	landed := withOffsets(t, lake.Offsets{"transactions": {0: 10, 1: 12}})
@@ -52,6 +54,7 @@ func TestCheckLakeOffsets(t *testing.T) {
 		{name: "new data dir, lake with offsets", lake: landed, dataDir: filepath.Join(t.TempDir(), "broker"), refused: true},
 		{name: "empty data dir, lake with offsets", lake: landed, dataDir: t.TempDir(), refused: true},
 		{name: "the earlier run's log", lake: landed, dataDir: oldLog},
+		{name: "a data dir holding only the lock, lake with offsets", lake: landed, dataDir: lockOnly, refused: true},
 		{name: "no lake yet", lake: filepath.Join(t.TempDir(), "lake")},
 		{name: "a lake without offsets", lake: withOffsets(t, nil)},
 		{name: "offsets of another topic only", lake: withOffsets(t, lake.Offsets{"elsewhere": {0: 5}})},

@@ -75,21 +75,49 @@ type Stack struct {
 	done chan error
 	wg   sync.WaitGroup
 	stop chan struct{}
+	lock *os.File // held on the data directory; nil in memory
+}
+
+// LockFile is the file in a data directory that one stack at a time holds.
+const LockFile = ".lock"
+
+// lockDir takes dir for this process: two brokers on one log would each
+// number records on their own and write over each other's segments.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("broker log %s is in use by another trstream dev: stop it, or pass another --data-dir (%w)", dir, err)
+	}
+	return f, nil
 }
 
 // Start starts the broker, applies the topics and starts every child.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(cfg.BrokerPort)}
+	var lock *os.File
 	if cfg.DataDir != "" {
+		var err error
+		if lock, err = lockDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("starting the embedded broker on 127.0.0.1:%d: %w", cfg.BrokerPort, err)
 	}
-	s := &Stack{Cluster: cluster, Brokers: strings.Join(cluster.ListenAddrs(), ","), done: make(chan error, 1), stop: make(chan struct{})}
+	s := &Stack{Cluster: cluster, Brokers: strings.Join(cluster.ListenAddrs(), ","), done: make(chan error, 1), stop: make(chan struct{}), lock: lock}
 	if err := s.applyTopics(ctx, cfg.TopicsFile); err != nil {
 		cluster.Close()
+		lock.Close()
 		return nil, err
 	}
 	go s.retain(cmp.Or(cfg.RetentionCheck, 5*time.Minute))
@@ -196,6 +224,7 @@ func (s *Stack) Stop() {
 	}
 	close(s.stop)
 	s.Cluster.Close()
+	s.lock.Close() // nil-safe: the broker is closed, the log free
 }
 
 // ErrNoPipelines is returned when no pipeline file was found.

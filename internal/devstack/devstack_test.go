@@ -58,3 +58,21 @@ func TestRetentionApplied(t *testing.T) {
 	o, _ := ends.Lookup("events", 0)
 	require.Equal(t, int64(15), o.Offset)
 }
+
+// TestDataDirLocked: a second stack on the same broker log fails to start,
+// naming the directory, and starts once the first has stopped.
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	topicsFile := filepath.Join(t.TempDir(), "topics.yaml")
+	require.NoError(t, os.WriteFile(topicsFile, []byte("topics: []\n"), 0o644))
+	cfg := Config{TopicsFile: topicsFile, DataDir: dir, Out: io.Discard}
+	first, err := Start(t.Context(), cfg)
+	require.NoError(t, err)
+	_, err = Start(t.Context(), cfg)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "broker log "+dir+" is in use by another trstream dev")
+	first.Stop()
+	again, err := Start(t.Context(), cfg)
+	require.NoError(t, err)
+	again.Stop()
+}
