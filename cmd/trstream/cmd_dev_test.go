@@ -199,7 +199,7 @@ func TestDevChildrenStopWhenDevDies(t *testing.T) {
 			}
 		}
 		return true
-	}, 30*time.Second, 100*time.Millisecond, "pipelines %v outlived dev", children)
+	}, time.Minute, 100*time.Millisecond, "pipelines %v outlived dev", children) // a graceful stop may wait out a timeout
 }
 
 // childPIDs lists the processes whose parent is ppid.
