@@ -166,7 +166,7 @@ func checkLakeOffsets(ctx context.Context, lakeLoc, dataDir, topicsFile string) 
 			}
 			return fmt.Errorf("lake %s holds committed offsets of topic %s (%d partitions) from another broker, and this broker's log starts empty (%s): "+
 				"its offsets start from 0 again, so the lake would refuse its records. Run with the --data-dir of the run that filled this lake, "+
-				"or with another --lake, or move %s away", lakeLoc, d.Name, len(parts), log, lakeLoc)
+				"or with another --lake, or move %s away, or drop its offsets (trstream lake reset-offsets --lake %s --topic %s)", lakeLoc, d.Name, len(parts), log, lakeLoc, lakeLoc, d.Name)
 		}
 	}
 	return nil

@@ -21,7 +21,8 @@ func lakeCommand() *cli.Command {
 
   trstream lake files --lake ./lake
   trstream lake snapshots --lake s3://data/trstream --s3-endpoint http://localhost:9000 --s3-force-path-style
-  trstream lake offsets`,
+  trstream lake offsets
+  trstream lake reset-offsets --topic transactions`,
 		Subcommands: []*cli.Command{
 			{
 				Name:   "files",
@@ -40,6 +41,17 @@ func lakeCommand() *cli.Command {
 				Usage:  "Print the committed Kafka offsets: topic partition next_offset",
 				Flags:  lakeOpenFlags(),
 				Action: runLakeOffsets,
+			},
+			{
+				Name:  "reset-offsets",
+				Usage: "Drop a topic's committed offsets, so its records land from the start of its log again",
+				Description: `For a topic that was deleted and created again, or a broker that lost its
+log: its offsets count from 0 again, and parquet_lake refuses records of a log
+that ends below the offsets the lake committed. Stop the lake's writers first
+(a running writer merges its own offsets back on its next commit). Prints the
+dropped offsets: topic partition next_offset.`,
+				Flags:  append(lakeOpenFlags(), &cli.StringFlag{Name: "topic", Required: true, Usage: "the topic whose offsets to drop"}),
+				Action: runLakeResetOffsets,
 			},
 		},
 	}
@@ -129,6 +141,23 @@ func runLakeOffsets(c *cli.Context) error {
 		return err
 	}
 	for _, e := range offs.Sorted() {
+		fmt.Fprintf(c.App.Writer, "%s %d %d\n", e.Topic, e.Partition, e.NextOffset)
+	}
+	return nil
+}
+
+func runLakeResetOffsets(c *cli.Context) error {
+	tbl, err := openLakeTable(c)
+	if err != nil {
+		return err
+	}
+	defer tbl.Close()
+	topic := c.String("topic")
+	dropped, err := tbl.ResetOffsets(c.Context, topic)
+	if err != nil {
+		return err
+	}
+	for _, e := range (lake.Offsets{topic: dropped}).Sorted() {
 		fmt.Fprintf(c.App.Writer, "%s %d %d\n", e.Topic, e.Partition, e.NextOffset)
 	}
 	return nil

@@ -63,8 +63,8 @@ func (o Offsets) checkLogEnds(items []item) error {
 		}
 		topic, part = it.topic, it.partition
 		if next, ok := o.Next(topic, part); ok && it.logEnd < next {
-			return fmt.Errorf("parquet_lake: %s/%d: the broker's log ends at offset %d, below the lake's committed offset %d: the topic was recreated or the broker lost its log, so its offsets no longer match the lake's; refusing these records rather than skipping them as already landed (land them into a new lake, or restore the broker's log)",
-				topic, part, it.logEnd, next)
+			return fmt.Errorf("parquet_lake: %s/%d: the broker's log ends at offset %d, below the lake's committed offset %d: the topic was recreated or the broker lost its log, so its offsets no longer match the lake's; refusing these records rather than skipping them as already landed (to land this log from its start, stop the lake's writers and run: trstream lake reset-offsets --topic %s)",
+				topic, part, it.logEnd, next, topic)
 		}
 	}
 	return nil

@@ -160,7 +160,8 @@ func readDLQ(t *testing.T, ctx context.Context, cl *kgo.Client, n int) []*kgo.Re
 // count from 0 again (an in-memory broker restarted). Its records sit below
 // the lake's committed offsets, yet none was landed: they are refused, not
 // skipped as replays, so none is acknowledged (the group commits no
-// offset), lost or dead-lettered.
+// offset), lost or dead-lettered. Once the topic's offsets are reset in the
+// lake, they land.
 func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -201,7 +202,8 @@ func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 	resp, err := adm.CreateTopics(ctx, 3, 1, nil, "transactions", "transactions.dlq")
 	require.NoError(t, err)
 	require.NoError(t, resp.Error())
-	for _, m := range testRows("fresh", 15, 3) {
+	freshRows := testRows("fresh", 15, 3)
+	for _, m := range freshRows {
 		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "transactions", Key: []byte(m.AccountID), Value: m.AppendJSON(nil)}).FirstErr())
 	}
 	began := time.Now()
@@ -214,4 +216,12 @@ func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 		assert.LessOrEqual(t, o.At, int64(0), "%s/%d: nothing acknowledged", o.Topic, o.Partition)
 	})
 	assert.Empty(t, readDLQ(t, ctx, cl, 0), "nothing dead-lettered")
+
+	// The operator's remedy (trstream lake reset-offsets), with the lake
+	// pipeline stopped: the fresh log lands from its start, once.
+	_, err = tbl.ResetOffsets(ctx, "transactions")
+	require.NoError(t, err)
+	want := sorted(append(append([]string(nil), idsA...), ids(freshRows)...))
+	run(fresh.ListenAddrs()[0], func() bool { return totalRows(t, tbl) >= int64(len(want)) })
+	assert.Equal(t, want, fileIDs(t, tbl), "both brokers' events, once")
 }

@@ -557,6 +557,39 @@ func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, flo
 	})
 }
 
+// PropOffsetsReset names the topic whose offsets a snapshot dropped
+// (ResetOffsets).
+const PropOffsetsReset = "trstream.offsets-reset"
+
+// ResetOffsets drops topic's committed offsets in one snapshot (no files),
+// so that its records land from the start of its log again, and returns
+// what was dropped. It is for a topic that was deleted and created again
+// (or a broker that lost its log): parquet_lake refuses the records of a
+// log that ends below the committed offsets. Stop the topic's writers
+// first: a running writer keeps the offsets it loaded, and merges its own
+// back on its next commit.
+func (t *Table) ResetOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	var dropped map[int32]int64
+	err := t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
+		cur, err := offsetsOf(tbl)
+		if err != nil {
+			return err
+		}
+		if dropped = cur[topic]; len(dropped) == 0 {
+			return fmt.Errorf("the lake holds no offsets of topic %q", topic)
+		}
+		rest := cur.Clone()
+		delete(rest, topic)
+		js, err := rest.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		props[PropOffsets], props[PropOffsetsReset] = string(js), topic
+		return tx.AddFiles(ctx, nil, props, false)
+	})
+	return dropped, err
+}
+
 // Replace atomically swaps files for compaction: remove must all be in the
 // current snapshot (else ErrFileNotInTable), add are new files holding the
 // same rows. A conflict with a concurrent append is retried against the

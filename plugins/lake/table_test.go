@@ -90,3 +90,39 @@ func TestOpenAdoptsTablePartitioning(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "table is partitioned by [event_hour channel]")
 }
+
+// TestResetOffsets: one topic's offsets are dropped in a snapshot of their
+// own; the other topics' offsets, the files and the rows stay; a compaction
+// after it does not bring them back; a topic without offsets is an error.
+func TestResetOffsets(t *testing.T) {
+	ctx := context.Background()
+	tbl := openLake(t, t.TempDir(), S3Options{})
+	rows := testRows("reset", 300, 1)
+	appendChunks(t, tbl, rows[:150], 50)
+	require.NoError(t, tbl.Append(ctx, nil, Offsets{"tx": {0: 10, 1: 7}, "other": {0: 3}}))
+	appendChunks(t, tbl, rows[150:], 50)
+
+	dropped, err := tbl.ResetOffsets(ctx, "tx")
+	require.NoError(t, err)
+	assert.Equal(t, map[int32]int64{0: 10, 1: 7}, dropped)
+	offs, err := tbl.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Offsets{"other": {0: 3}}, offs)
+	snaps, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	last := snaps[len(snaps)-1]
+	assert.Equal(t, "tx", last.Properties[PropOffsetsReset])
+	assert.Zero(t, last.AddedFiles)
+
+	opts := compactTestOpts()
+	opts.MinInputFiles = 2
+	_, err = Compact(ctx, tbl, opts)
+	require.NoError(t, err)
+	offs, err = tbl.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Offsets{"other": {0: 3}}, offs, "after a compaction")
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl))
+
+	_, err = tbl.ResetOffsets(ctx, "tx")
+	require.ErrorContains(t, err, `no offsets of topic "tx"`)
+}
