@@ -340,6 +340,9 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 		return nil
 	}
 	tbl, err := Open(ctx, o.cfg.loc, WithCatalogURI(o.cfg.catalogURI), WithPartitionBy(o.cfg.partitionBy))
+	if errors.Is(err, ErrPartitioning) {
+		return fieldErr(plFieldPartitionBy, fmt.Errorf("%w; a table's partitioning cannot change: use its keys, or another path", err))
+	}
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,22 @@ func TestParquetLakeConfig(t *testing.T) {
 	}
 }
 
+// TestParquetLakePartitionByMismatch: an output whose partition_by differs
+// from the existing table's fails to connect, naming the field and the
+// table's keys.
+func TestParquetLakePartitionByMismatch(t *testing.T) {
+	dir := t.TempDir()
+	openLake(t, dir, S3Options{}) // event_date, type
+	conf, err := parquetLakeOutputSpec().ParseYAML("path: "+dir+"\npartition_by: [event_hour]", service.NewEnvironment())
+	require.NoError(t, err)
+	o, err := newParquetLakeOutput(conf, service.MockResources())
+	require.NoError(t, err)
+	err = o.Connect(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "field partition_by: lake: partition keys differ: the table is partitioned by [event_date type], not [event_hour]")
+	require.NoError(t, o.Close(t.Context()))
+}
+
 // rowsMapping returns a Bloblang mapping for a generate input that emits
 // rows in order, with Kafka metadata when topic is set.
 func rowsMapping(rows []txn.Transaction, topic string, firstOffset int) string {

@@ -71,6 +71,10 @@ func WithPartitionBy(keys []string) Option {
 	return func(c *openConfig) { c.partitionBy, c.partitionSet = keys, true }
 }
 
+// ErrPartitioning is wrapped by Open's error when an existing table is
+// partitioned by other keys than WithPartitionBy names.
+var ErrPartitioning = errors.New("lake: partition keys differ")
+
 // ErrConflict is wrapped by errors from commits that lost every retry to
 // concurrent writers.
 var ErrConflict = errors.New("lake: concurrent commit conflict")
@@ -157,7 +161,7 @@ func Open(ctx context.Context, loc Location, opts ...Option) (*Table, error) {
 		}
 	case !sameKeys(have, part.Keys()):
 		t.Close()
-		return nil, fmt.Errorf("table is partitioned by %v, not %v", have, part.Keys())
+		return nil, fmt.Errorf("%w: the table is partitioned by %v, not %v", ErrPartitioning, have, part.Keys())
 	}
 	return t, nil
 }
