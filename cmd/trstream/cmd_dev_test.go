@@ -86,6 +86,9 @@ func TestDevRestartKeepsLanding(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "broker")
 	lakeDir := filepath.Join(t.TempDir(), "lake")
 	sql := func(q string) int64 {
+		if _, err := os.Stat(lakeDir); err != nil {
+			return 0 // the lake pipeline has not created it yet
+		}
 		out, err := exec.Command(bin, "sql", "--lake", lakeDir, "--format", "csv", q).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -37,4 +38,16 @@ func TestLakeResetOffsetsCommand(t *testing.T) {
 	out, err = lakeCmd("reset-offsets", "--topic", "transactions")
 	require.Error(t, err)
 	assert.Contains(t, out, `the lake holds no offsets of topic "transactions"`)
+}
+
+// TestSQLMissingLake: `trstream sql` on a lake directory that does not
+// exist fails naming it, and creates nothing (it used to create the
+// directory and answer from an empty table).
+func TestSQLMissingLake(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "no-lake")
+	out, err := exec.Command(trstreamBinary(t), "sql", "--lake", dir, "select count(*) from transactions").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "lake "+dir+" does not exist")
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -169,6 +169,14 @@ func runSQL(c *cli.Context) error {
 	if engineMax <= 0 {
 		engineMax = math.MaxInt32
 	}
+	// Unlike serve, which may start before anything landed, a one-shot
+	// query of a directory that does not exist is a mistyped --lake: it
+	// would create the directory and answer from an empty table.
+	if loc, err := lakeLocation(c); err == nil && !loc.IsS3() {
+		if _, err := os.Stat(loc.Local); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("lake %s does not exist: nothing has landed there (check --lake or TRSTREAM_LAKE)", c.String("lake"))
+		}
+	}
 	e, err := openEngine(c, c.Duration("timeout"), engineMax)
 	if err != nil {
 		return err
