@@ -29,13 +29,14 @@
 // # API for other packages
 //
 //	ParseLocation(path string, s3 S3Options) (Location, error)
-//	Open(ctx, loc Location, opts ...Option) (*Table, error)  // WithCatalogURI, WithPartitionBy
+//	Open(ctx, loc Location, opts ...Option) (*Table, error)  // WithCatalogURI, WithPartitionBy (else the table's own keys)
 //	(*Table) Files(ctx) ([]DataFile, error)                 // current snapshot, sorted by path
 //	(*Table) Snapshots(ctx) ([]Snapshot, error)             // oldest first
 //	(*Table) Offsets(ctx) (Offsets, error)                  // topic → partition → next offset
 //	(*Table) WriteFiles(ctx, rows, WriteOptions) ([]DataFile, error) // partition, sort, write; not committed
 //	(*Table) Append(ctx, files []DataFile, offsets Offsets) error   // one snapshot; offsets merged; conflict-retrying
 //	(*Table) Replace(ctx, remove, add []DataFile) error             // compaction; conflict-retrying; keeps appends and offsets
+//	(*Table) ResetOffsets(ctx, topic) (map[int32]int64, error)      // drops a recreated topic's offsets; writers stopped
 //	(*Table) CleanOrphans(ctx, olderThan) ([]string, error)
 //	(*Table) Storage() Storage   // Create (atomic publish) / Open (ReaderAt) / List / Delete / URI
 //	(*Table) Iceberg(ctx) (*table.Table, error)

@@ -84,7 +84,8 @@ func (o Offsets) lower(topic string, partition int32, offset int64) {
 
 // Merge overlays other onto a copy of o, partition by partition, keeping
 // the higher offset: two writers of one consumer group keep each other's
-// partitions, and an offset never moves backwards.
+// partitions, and an offset never moves backwards (only
+// Table.ResetOffsets drops a topic's).
 func (o Offsets) Merge(other Offsets) Offsets {
 	out := o.Clone()
 	for topic, parts := range other {
