@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,12 +76,13 @@ func TestCheckLakeOffsets(t *testing.T) {
 }
 
 // TestDevRestartKeepsLanding runs ingest.yaml and lake.yaml as dev does,
-// stops them, and starts them again on the same broker log and lake; then
-// lake.yaml alone, until the lake holds every event the topic does. The
-// second run's events land too: its offsets continue the first run's, and
-// its generator, seeded alike, makes new transaction ids, which the lake
-// would otherwise drop as landed already. No id lands twice, as DuckDB
-// counts them.
+// stops them, starts them again on the same broker log and lake through
+// `trstream dev` and kills that with -9 (its broker's log is not closed),
+// runs them once more, then lake.yaml alone, until the lake holds every
+// event the topic does. Every run's events land: its offsets continue the
+// last run's (the log survives a kill -9 too), and its generator, seeded
+// alike, makes new transaction ids, which the lake would otherwise drop as
+// landed already. No id lands twice, as DuckDB counts them.
 func TestDevRestartKeepsLanding(t *testing.T) {
 	bin := trstreamBinary(t)
 	dataDir := filepath.Join(t.TempDir(), "broker")
@@ -99,11 +101,13 @@ func TestDevRestartKeepsLanding(t *testing.T) {
 	var rows, events int64
 	for _, run := range []struct {
 		pipelines []string
+		crash     bool // run them through `trstream dev`, then kill -9 it
 		until     func(before int64, brokers string) bool
 	}{
-		{[]string{"ingest", "lake"}, func(before int64, _ string) bool { return rows >= before+4000 }},
-		{[]string{"ingest", "lake"}, func(before int64, _ string) bool { return rows >= before+4000 }},
-		{[]string{"lake"}, func(_ int64, brokers string) bool {
+		{[]string{"ingest", "lake"}, false, func(before int64, _ string) bool { return rows >= before+4000 }},
+		{[]string{"ingest", "lake"}, true, func(before int64, _ string) bool { return rows >= before+4000 }},
+		{[]string{"ingest", "lake"}, false, func(before int64, _ string) bool { return rows >= before+4000 }},
+		{[]string{"lake"}, false, func(_ int64, brokers string) bool {
 			events = topicRecords(t, brokers, "transactions")
 			return rows >= events
 		}},
@@ -113,24 +117,45 @@ func TestDevRestartKeepsLanding(t *testing.T) {
 		for _, p := range run.pipelines {
 			files = append(files, "../../pipelines/"+p+".yaml")
 		}
-		var out syncBuffer
-		stack, err := devstack.Start(t.Context(), devstack.Config{
-			BrokerPort:    freePort(t),
-			DataDir:       dataDir,
-			TopicsFile:    "../../redpanda/topics.yaml",
-			Pipelines:     files,
-			FirstHTTPPort: freePort(t),
-			Binary:        bin,
-			Env:           []string{"TRSTREAM_LAKE=" + lakeDir, "TRSTREAM_RATE=2000"},
-			Out:           &out,
-		})
-		require.NoError(t, err)
+		var (
+			out     syncBuffer
+			brokers string
+			stop    func()
+		)
+		if run.crash {
+			cmd := exec.Command(bin, append([]string{"dev", "--port", "0", "--data-dir", dataDir, "--lake", lakeDir, "--serve-addr", "",
+				"--http-port", strconv.Itoa(freePort(t)), "--topics", "../../redpanda/topics.yaml"}, files...)...)
+			cmd.Env = append(os.Environ(), "TRSTREAM_RATE=2000")
+			cmd.Stdout, cmd.Stderr = &out, &out
+			require.NoError(t, cmd.Start())
+			stop = func() {
+				children := childPIDs(t, cmd.Process.Pid)
+				_ = cmd.Process.Kill() // no clean stop of the broker's log
+				_ = cmd.Wait()
+				assert.Eventually(t, func() bool {
+					return !slices.ContainsFunc(children, alive)
+				}, time.Minute, 100*time.Millisecond, "the pipelines outlived dev")
+			}
+		} else {
+			stack, err := devstack.Start(t.Context(), devstack.Config{
+				BrokerPort:    freePort(t),
+				DataDir:       dataDir,
+				TopicsFile:    "../../redpanda/topics.yaml",
+				Pipelines:     files,
+				FirstHTTPPort: freePort(t),
+				Binary:        bin,
+				Env:           []string{"TRSTREAM_LAKE=" + lakeDir, "TRSTREAM_RATE=2000"},
+				Out:           &out,
+			})
+			require.NoError(t, err)
+			brokers, stop = stack.Brokers, stack.Stop
+		}
 		before := rows
 		ok := assert.Eventually(t, func() bool {
 			rows = sql("select count(*) from transactions")
-			return run.until(before, stack.Brokers)
+			return run.until(before, brokers)
 		}, 90*time.Second, time.Second)
-		stack.Stop()
+		stop()
 		if !ok {
 			t.Fatalf("%v: %d rows, %d before it, %d events in the topic\n%s", run.pipelines, rows, before, events, out.String())
 		}
