@@ -112,7 +112,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	if o.failed != nil {
 		return nil, o.failed
 	}
-	if err := o.skip.checkLogEnds(d.items); err != nil {
+	if err := o.skip.checkLogEnds(d.ends); err != nil {
 		return nil, err // Benthos logs it with each retry
 	}
 	g := o.open

@@ -53,18 +53,11 @@ func (o Offsets) Set(topic string, partition int32, next int64) {
 // committed offset, as a replay is skipped, would drop new records.
 // Refused, they stay in the topic, unacknowledged, until an operator
 // decides.
-func (o Offsets) checkLogEnds(items []item) error {
-	var topic string
-	var part int32 = -1
-	for i := range items {
-		it := &items[i]
-		if !it.kafka || it.logEnd == 0 || (it.topic == topic && it.partition == part) {
-			continue
-		}
-		topic, part = it.topic, it.partition
-		if next, ok := o.Next(topic, part); ok && it.logEnd < next {
+func (o Offsets) checkLogEnds(ends []logEnd) error {
+	for _, e := range ends {
+		if next, ok := o.Next(e.topic, e.partition); ok && e.end < next {
 			return fmt.Errorf("parquet_lake: %s/%d: the broker's log ends at offset %d, below the lake's committed offset %d: the topic was recreated or the broker lost its log, so its offsets no longer match the lake's; refusing these records rather than skipping them as already landed (to land this log from its start, stop the lake's writers and run: trstream lake reset-offsets --topic %s)",
-				topic, part, it.logEnd, next, topic)
+				e.topic, e.partition, e.end, next, e.topic)
 		}
 	}
 	return nil

@@ -385,7 +385,6 @@ type item struct {
 	topic     string
 	partition int32
 	offset    int64
-	logEnd    int64 // the partition's high watermark when fetched; 0 if unknown
 	kafka     bool
 }
 
@@ -393,6 +392,7 @@ type item struct {
 // in.
 type decoded struct {
 	items  []item
+	ends   []logEnd          // where each run of one topic partition's log ended
 	own    []txn.Transaction // rows decoded here (newRow)
 	taken  int               // rows validate handed over
 	rows   int               // the batch's rows, as counted before decoding
@@ -434,7 +434,6 @@ type kafkaMeta struct {
 	topic     string
 	partition int32
 	offset    int64
-	logEnd    int64 // offset + kafka_lag + 1, the partition's high watermark; 0 if unknown
 	ok        bool
 }
 
@@ -443,13 +442,33 @@ func kafkaOf(m *service.Message) (k kafkaMeta) {
 		p, okp := metaInt(m, "kafka_partition")
 		off, oko := metaInt(m, "kafka_offset")
 		if okp && oko {
-			k = kafkaMeta{topic: topic, partition: int32(p), offset: off, ok: true}
-			if lag, ok := metaInt(m, "kafka_lag"); ok && lag >= 0 {
-				k.logEnd = off + lag + 1
-			}
+			k = kafkaMeta{topic, int32(p), off, true}
 		}
 	}
 	return k
+}
+
+// logEnd is where a topic partition's log ended (its high watermark) when
+// a run of the batch's messages was fetched from it.
+type logEnd struct {
+	topic     string
+	partition int32
+	end       int64
+}
+
+// noteLogEnd records, at the first message of each run of one topic
+// partition, where its log ends: offset + kafka_lag + 1. Messages without
+// kafka_lag record none.
+func (d *decoded) noteLogEnd(m *service.Message, k kafkaMeta) {
+	if !k.ok {
+		return
+	}
+	if n := len(d.ends); n > 0 && d.ends[n-1].topic == k.topic && d.ends[n-1].partition == k.partition {
+		return
+	}
+	if lag, ok := metaInt(m, "kafka_lag"); ok && lag >= 0 {
+		d.ends = append(d.ends, logEnd{k.topic, k.partition, k.offset + lag + 1})
+	}
 }
 
 // ndjson reports whether b holds newline-delimited transactions: its
@@ -495,6 +514,7 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 			continue
 		}
 		k := kafkaOf(m)
+		d.noteLogEnd(m, k)
 		if o.takeValidated(d, b, k, now) {
 			continue
 		}
@@ -589,7 +609,7 @@ func (o *lakeOutput) takeValidated(d *decoded, b []byte, k kafkaMeta, now time.T
 // size and partition directory.
 func (o *lakeOutput) derive(d *decoded, it *item, k kafkaMeta) {
 	if k.ok {
-		it.topic, it.partition, it.offset, it.logEnd, it.kafka = k.topic, k.partition, k.offset, k.logEnd, true
+		it.topic, it.partition, it.offset, it.kafka = k.topic, k.partition, k.offset, true
 	}
 	it.key = keyOf(it.t.TransactionID)
 	it.bytes = RowBytes(it.t)
