@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -135,12 +134,9 @@ func checkLakeOffsets(ctx context.Context, lakeLoc, dataDir, topicsFile string) 
 	}
 	// The catalog the pipelines will use: lake.yaml reads TRSTREAM_CATALOG_URI.
 	catalog := os.Getenv("TRSTREAM_CATALOG_URI")
-	if catalog == "" {
-		catalog = filepath.Join(loc.Local, "_catalog", "catalog.db")
-	}
-	file := catalog
-	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
-		file = strings.TrimPrefix(file, p)
+	file, err := lake.CatalogFile(loc, catalog)
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(file); err != nil {
 		return nil // no table yet

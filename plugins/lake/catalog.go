@@ -30,10 +30,11 @@ const (
 // catalog_uri says otherwise.
 const DefaultS3CatalogURI = "./.trstream/catalog.db"
 
-// catalogPath resolves the SQLite file of a lake's catalog: uri when given
-// ("sqlite://", "sqlite:" and "file:" prefixes are accepted), else
-// <lake>/_catalog/catalog.db for a local lake and DefaultS3CatalogURI for S3.
-func catalogPath(loc Location, uri string) (string, error) {
+// CatalogFile resolves the SQLite file of a lake's catalog, creating
+// nothing: uri when given ("sqlite://", "sqlite:" and "file:" prefixes are
+// accepted), else <lake>/_catalog/catalog.db for a local lake and
+// DefaultS3CatalogURI for S3.
+func CatalogFile(loc Location, uri string) (string, error) {
 	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
 		uri = strings.TrimPrefix(uri, p)
 	}
@@ -47,7 +48,12 @@ func catalogPath(loc Location, uri string) (string, error) {
 	if strings.Contains(uri, "://") {
 		return "", fmt.Errorf("catalog_uri %q: only a local SQLite file is supported", uri)
 	}
-	abs, err := filepath.Abs(uri)
+	return filepath.Abs(uri)
+}
+
+// catalogPath is CatalogFile with its directory created.
+func catalogPath(loc Location, uri string) (string, error) {
+	abs, err := CatalogFile(loc, uri)
 	if err != nil {
 		return "", err
 	}
