@@ -120,13 +120,8 @@ refuses to start rather than have the lake refuse those records.`,
 // would refuse every one of them (it cannot tell them from replays of
 // records it landed, except that the log ends too early).
 func checkLakeOffsets(ctx context.Context, lakeLoc, dataDir, topicsFile string) error {
-	if dataDir != "" {
-		entries, _ := os.ReadDir(dataDir)
-		for _, e := range entries {
-			if e.Name() != devstack.LockFile {
-				return nil // the log of an earlier run
-			}
-		}
+	if dataDir != "" && devstack.HasLog(dataDir) {
+		return nil // the log of an earlier run
 	}
 	loc, err := lake.ParseLocation(lakeLoc, lake.S3Options{})
 	if err != nil || loc.IsS3() {

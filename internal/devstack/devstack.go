@@ -81,6 +81,18 @@ type Stack struct {
 // LockFile is the file in a data directory that one stack at a time holds.
 const LockFile = ".lock"
 
+// HasLog reports whether dir holds a broker log from an earlier run (not
+// only the lock of a run that stopped before its broker wrote anything).
+func HasLog(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != LockFile {
+			return true
+		}
+	}
+	return false
+}
+
 // lockDir takes dir for this process: two brokers on one log would each
 // number records on their own and write over each other's segments.
 func lockDir(dir string) (*os.File, error) {
