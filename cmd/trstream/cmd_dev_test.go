@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -240,12 +241,8 @@ func childPIDs(t *testing.T, ppid int) []int {
 		if err != nil {
 			continue
 		}
-		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
-			// pid (comm) state ppid ...: comm may hold spaces, so split after ")".
-			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-			if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
-				out = append(out, pid)
-			}
+		if f := procStat(pid); len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
 		}
 	}
 	return out
@@ -253,10 +250,17 @@ func childPIDs(t *testing.T, ppid int) []int {
 
 // alive reports whether pid runs (a zombie has exited).
 func alive(pid int) bool {
+	f := procStat(pid)
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// procStat returns the fields of /proc/PID/stat after "pid (comm)": state,
+// ppid, ... (comm may hold spaces, so the split starts after its ")").
+// None if the process is gone.
+func procStat(pid int) []string {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return false
+		return nil
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
+	return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -140,10 +141,15 @@ func runLakeOffsets(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range offs.Sorted() {
-		fmt.Fprintf(c.App.Writer, "%s %d %d\n", e.Topic, e.Partition, e.NextOffset)
-	}
+	printOffsets(c.App.Writer, offs)
 	return nil
+}
+
+// printOffsets writes offs a line each: topic partition next_offset.
+func printOffsets(w io.Writer, offs lake.Offsets) {
+	for _, e := range offs.Sorted() {
+		fmt.Fprintf(w, "%s %d %d\n", e.Topic, e.Partition, e.NextOffset)
+	}
 }
 
 func runLakeResetOffsets(c *cli.Context) error {
@@ -157,8 +163,6 @@ func runLakeResetOffsets(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range (lake.Offsets{topic: dropped}).Sorted() {
-		fmt.Fprintf(c.App.Writer, "%s %d %d\n", e.Topic, e.Partition, e.NextOffset)
-	}
+	printOffsets(c.App.Writer, lake.Offsets{topic: dropped})
 	return nil
 }
