@@ -24,8 +24,9 @@ import (
 )
 
 // lakeYAMLCluster is a kfake broker with pipelines/lake.yaml's topics,
-// holding valid events and the invalid bodies, and a client.
-func lakeYAMLCluster(t *testing.T, valid int, invalid [][]byte) (broker string, cl *kgo.Client, ids []string) {
+// holding valid events (testRows of seed) and the invalid bodies, and a
+// client.
+func lakeYAMLCluster(t *testing.T, seed string, valid int, invalid [][]byte) (broker string, cl *kgo.Client, ids []string) {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	require.NoError(t, err)
@@ -39,7 +40,7 @@ func lakeYAMLCluster(t *testing.T, valid int, invalid [][]byte) (broker string, 
 	require.NoError(t, err)
 	require.NoError(t, resp.Error())
 	var recs []*kgo.Record
-	for _, m := range testRows(t.Name(), valid, 3) {
+	for _, m := range testRows(seed, valid, 3) {
 		ids = append(ids, m.TransactionID)
 		recs = append(recs, &kgo.Record{Topic: "transactions", Key: []byte(m.AccountID), Value: m.AppendJSON(nil)})
 	}
@@ -59,7 +60,7 @@ func TestLakeYAMLRoutes(t *testing.T) {
 		[]byte("not json"),
 		func() []byte { m := testRows("eux", 1, 1)[0]; m.Currency = "EUX"; return m.AppendJSON(nil) }(),
 	}
-	broker, cl, ids := lakeYAMLCluster(t, 50, invalid)
+	broker, cl, ids := lakeYAMLCluster(t, t.Name(), 50, invalid)
 	dir := t.TempDir()
 	stream := testenv.PipelineStream(t, "../../pipelines/lake.yaml", map[string]string{
 		"TRSTREAM_BROKERS": broker, "TRSTREAM_LAKE": dir,
@@ -103,7 +104,7 @@ func TestLakeYAMLRoutes(t *testing.T) {
 // flow), the valid ones never do (they are nacked and read again).
 func TestLakeYAMLLakeFailureIsNotDeadLettered(t *testing.T) {
 	bad := []byte("not json")
-	broker, cl, _ := lakeYAMLCluster(t, 20, [][]byte{bad})
+	broker, cl, _ := lakeYAMLCluster(t, t.Name(), 20, [][]byte{bad})
 	raw, err := os.ReadFile("../../pipelines/lake.yaml")
 	require.NoError(t, err)
 	var conf map[string]any
@@ -177,7 +178,7 @@ func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 		require.NoError(t, <-done)
 	}
 
-	brokerA, _, idsA := lakeYAMLCluster(t, 90, nil)
+	brokerA, _, idsA := lakeYAMLCluster(t, t.Name(), 90, nil)
 	var tbl *Table
 	run(brokerA, func() bool {
 		if tbl == nil {
@@ -192,25 +193,12 @@ func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 	defer tbl.Close()
 
 	// The fresh broker: new events, fewer per partition than were landed.
-	fresh, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
-	require.NoError(t, err)
-	defer fresh.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(fresh.ListenAddrs()...), kgo.DisableClientMetrics())
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopics(ctx, 3, 1, nil, "transactions", "transactions.dlq")
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
-	freshRows := testRows("fresh", 15, 3)
-	for _, m := range freshRows {
-		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "transactions", Key: []byte(m.AccountID), Value: m.AppendJSON(nil)}).FirstErr())
-	}
+	brokerB, cl, idsB := lakeYAMLCluster(t, "fresh", 15, nil)
 	began := time.Now()
-	run(fresh.ListenAddrs()[0], func() bool { return time.Since(began) > 3*time.Second })
+	run(brokerB, func() bool { return time.Since(began) > 3*time.Second })
 
 	assert.Equal(t, sorted(idsA), fileIDs(t, tbl), "the first broker's events, once; none of the fresh broker's")
-	offs, err := adm.FetchOffsets(ctx, "trstream-lake")
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "trstream-lake")
 	require.NoError(t, err)
 	offs.Each(func(o kadm.OffsetResponse) {
 		assert.LessOrEqual(t, o.At, int64(0), "%s/%d: nothing acknowledged", o.Topic, o.Partition)
@@ -221,7 +209,7 @@ func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 	// pipeline stopped: the fresh log lands from its start, once.
 	_, err = tbl.ResetOffsets(ctx, "transactions")
 	require.NoError(t, err)
-	want := sorted(append(append([]string(nil), idsA...), ids(freshRows)...))
-	run(fresh.ListenAddrs()[0], func() bool { return totalRows(t, tbl) >= int64(len(want)) })
+	want := sorted(append(append([]string(nil), idsA...), idsB...))
+	run(brokerB, func() bool { return totalRows(t, tbl) >= int64(len(want)) })
 	assert.Equal(t, want, fileIDs(t, tbl), "both brokers' events, once")
 }
