@@ -129,14 +129,7 @@ func TestDevRestartKeepsLanding(t *testing.T) {
 			cmd.Env = append(os.Environ(), "TRSTREAM_RATE=2000")
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
-			stop = func() {
-				children := childPIDs(t, cmd.Process.Pid)
-				_ = cmd.Process.Kill() // no clean stop of the broker's log
-				_ = cmd.Wait()
-				assert.Eventually(t, func() bool {
-					return !slices.ContainsFunc(children, alive)
-				}, time.Minute, 100*time.Millisecond, "the pipelines outlived dev")
-			}
+			stop = func() { killDev(t, cmd, childPIDs(t, cmd.Process.Pid)) } // no clean stop of the broker's log
 		} else {
 			stack, err := devstack.Start(t.Context(), devstack.Config{
 				BrokerPort:    freePort(t),
@@ -219,15 +212,16 @@ func TestDevChildrenStopWhenDevDies(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}()
+	killDev(t, cmd, children)
+}
+
+// killDev kills dev with -9 and waits until its children, which the kernel
+// sends SIGTERM (Pdeathsig), have stopped.
+func killDev(t *testing.T, cmd *exec.Cmd, children []int) {
 	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
 	require.Eventually(t, func() bool {
-		for _, pid := range children {
-			if alive(pid) {
-				return false
-			}
-		}
-		return true
+		return !slices.ContainsFunc(children, alive)
 	}, time.Minute, 100*time.Millisecond, "pipelines %v outlived dev", children) // a graceful stop may wait out a timeout
 }
 
