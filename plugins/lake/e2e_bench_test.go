@@ -20,19 +20,20 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
-	// As in the trstream binary: the collector's heap floor and the tracer
-	// that starts no span.
 	"github.com/trstream/trstream/internal/cputime"
-	_ "github.com/trstream/trstream/internal/gcfloor"
 	"github.com/trstream/trstream/internal/testenv"
-	_ "github.com/trstream/trstream/plugins/generator"
 	"github.com/trstream/trstream/plugins/lake"
-	_ "github.com/trstream/trstream/plugins/nooptracer"
-	_ "github.com/trstream/trstream/plugins/redpanda"
-
-	// The pipeline file's metrics section names the prometheus exporter.
-	_ "github.com/trstream/trstream/plugins/prometheus"
 	"github.com/trstream/trstream/plugins/txn"
+
+	// The components pipelines/lake.yaml and the producer name (the
+	// metrics section names the prometheus exporter), and, as in the
+	// trstream binary, the collector's heap floor and the tracer that
+	// starts no span.
+	_ "github.com/trstream/trstream/internal/gcfloor"
+	_ "github.com/trstream/trstream/plugins/generator"
+	_ "github.com/trstream/trstream/plugins/nooptracer"
+	_ "github.com/trstream/trstream/plugins/prometheus"
+	_ "github.com/trstream/trstream/plugins/redpanda"
 	_ "github.com/trstream/trstream/plugins/validate"
 )
 
