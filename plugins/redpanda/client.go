@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,6 +26,10 @@ const (
 	fieldSASLMechanism = "mechanism"
 	fieldSASLUsername  = "username"
 	fieldSASLPassword  = "password"
+
+	fieldMetadataMaxAge         = "metadata_max_age"
+	fieldRequestTimeoutOverhead = "request_timeout_overhead"
+	fieldConnIdleTimeout        = "conn_idle_timeout"
 )
 
 // SASL mechanisms we support; anything else is rejected when the config is
@@ -69,6 +74,19 @@ var clientFields = sync.OnceValue(func() []*service.ConfigField {
 				fieldSASLPassword:  "bar",
 			}}).
 			Optional().
+			Advanced(),
+		service.NewDurationField(fieldMetadataMaxAge).
+			Description("The longest the client keeps its cached metadata before refreshing it: how soon it notices new partitions and, with `regexp_topics`, new matching topics. Between 5s and 1h. The default is franz-go's; Redpanda Connect's is 1m.").
+			Default("5m").
+			Example("1m").
+			Advanced(),
+		service.NewDurationField(fieldRequestTimeoutOverhead).
+			Description("The deadline of a request on its connection, added to the request's own timeout when it has one (a produce's `timeout`, a fetch's `fetch_max_wait`): a broker that stops answering is noticed after it and the connection is closed. Between 100ms and 15m. The default is franz-go's (and Connect's).").
+			Default("10s").
+			Advanced(),
+		service.NewDurationField(fieldConnIdleTimeout).
+			Description("How long a connection may stay idle before it is closed; in the worst case one idles twice as long. Between 100ms and 15m. The default is franz-go's; Redpanda Connect's is 20s.").
+			Default("30s").
 			Advanced(),
 	}
 })
@@ -185,5 +203,37 @@ func clientOptsFromConfig(conf *service.ParsedConfig) ([]kgo.Opt, error) {
 	if len(mechs) > 0 {
 		opts = append(opts, kgo.SASL(mechs...))
 	}
+
+	// The bounds are franz-go's, checked here so that the error names the
+	// field rather than failing later in NewClient; the metadata floor is
+	// franz-go's minimum age between refreshes.
+	durations := []struct {
+		field    string
+		min, max time.Duration
+		opt      func(time.Duration) kgo.Opt
+	}{
+		{fieldMetadataMaxAge, 5 * time.Second, time.Hour, kgo.MetadataMaxAge},
+		{fieldRequestTimeoutOverhead, 100 * time.Millisecond, 15 * time.Minute, kgo.RequestTimeoutOverhead},
+		{fieldConnIdleTimeout, 100 * time.Millisecond, 15 * time.Minute, kgo.ConnIdleTimeout},
+	}
+	for _, d := range durations {
+		v, err := durationField(conf, d.field, d.min, d.max)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, d.opt(v))
+	}
 	return opts, nil
+}
+
+// durationField reads a duration field and checks it is within [min, max].
+func durationField(conf *service.ParsedConfig, name string, minD, maxD time.Duration) (time.Duration, error) {
+	v, err := conf.FieldDuration(name)
+	if err != nil {
+		return 0, err
+	}
+	if v < minD || v > maxD {
+		return 0, fmt.Errorf("field %s: %s is out of range, expected between %s and %s", name, v, minD, maxD)
+	}
+	return v, nil
 }

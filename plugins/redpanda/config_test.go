@@ -2,9 +2,11 @@ package redpanda
 
 import (
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // buildComponent lints the YAML like a real config load does, then parses it
@@ -149,6 +151,36 @@ func TestConfigValidation(t *testing.T) {
 			wantErr: "fetch_max_bytes",
 		},
 		{
+			name:    "input metadata max age above franz-go's bound",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nmetadata_max_age: 2h\n",
+			wantErr: "field metadata_max_age: 2h0m0s is out of range",
+		},
+		{
+			name:    "input request timeout overhead too short",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nrequest_timeout_overhead: 10ms\n",
+			wantErr: "field request_timeout_overhead",
+		},
+		{
+			name:    "input fetch min bytes above fetch max bytes",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nfetch_max_bytes: 1MiB\nfetch_min_bytes: 2MiB\n",
+			wantErr: "field fetch_min_bytes",
+		},
+		{
+			name:    "input fetch min bytes zero",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nfetch_min_bytes: 0\n",
+			wantErr: "field fetch_min_bytes",
+		},
+		{
+			name:    "input unknown isolation level",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\ntransaction_isolation_level: serializable\n",
+			wantErr: "field transaction_isolation_level: value serializable is not a valid option",
+		},
+		{
 			name: "output minimal",
 			kind: "output",
 			yaml: "seed_brokers: [ localhost:9092 ]\ntopic: foo\n",
@@ -181,6 +213,24 @@ func TestConfigValidation(t *testing.T) {
 			kind:    "output",
 			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\ncompression: brotli\n",
 			wantErr: "compression",
+		},
+		{
+			name:    "output conn idle timeout too long",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\nconn_idle_timeout: 1h\n",
+			wantErr: "field conn_idle_timeout",
+		},
+		{
+			name:    "output broker write max below max message bytes",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\nmax_message_bytes: 2MiB\nbroker_write_max_bytes: 1MiB\n",
+			wantErr: "field broker_write_max_bytes: 1048576 is less than field max_message_bytes",
+		},
+		{
+			name:    "output broker write max above 1GiB",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\nbroker_write_max_bytes: 2GiB\n",
+			wantErr: "broker_write_max_bytes",
 		},
 		{
 			name:    "output manual partitioner without partition",
@@ -222,5 +272,64 @@ func TestParseBytes(t *testing.T) {
 	for _, in := range []string{"", "x", "-1", "5GB", "1.5MB"} {
 		_, err := parseBytes(in)
 		require.Error(t, err, in)
+	}
+}
+
+// TestClientOptionsReachFranzGo checks that each connection and fetch field
+// ends up as the franz-go option it names, read back from a client built
+// with the component's options (the client connects to nothing until used).
+func TestClientOptionsReachFranzGo(t *testing.T) {
+	const common = "seed_brokers: [ localhost:9092 ]\nmetadata_max_age: 1m\nrequest_timeout_overhead: 3s\nconn_idle_timeout: 45s\n"
+	conf, err := redpandaInputConfigSpec().ParseYAML(common+"topics: [ foo ]\nfetch_min_bytes: 64KiB\ntransaction_isolation_level: read_committed\n", nil)
+	require.NoError(t, err)
+	r, err := newRedpandaReaderFromConfig(conf, service.MockResources())
+	require.NoError(t, err)
+	conf, err = redpandaOutputConfigSpec().ParseYAML(common+"topic: foo\nbroker_write_max_bytes: 10MiB\nallow_auto_topic_creation: true\n", nil)
+	require.NoError(t, err)
+	w, err := newRedpandaWriterFromConfig(conf, service.MockResources())
+	require.NoError(t, err)
+
+	in, err := kgo.NewClient(r.opts...)
+	require.NoError(t, err)
+	defer in.Close()
+	out, err := kgo.NewClient(w.opts...)
+	require.NoError(t, err)
+	defer out.Close()
+
+	for name, cl := range map[string]*kgo.Client{"input": in, "output": out} {
+		require.Equal(t, time.Minute, cl.OptValue(kgo.MetadataMaxAge), name)
+		require.Equal(t, 3*time.Second, cl.OptValue(kgo.RequestTimeoutOverhead), name)
+		require.Equal(t, 45*time.Second, cl.OptValue(kgo.ConnIdleTimeout), name)
+	}
+	require.Equal(t, int32(64<<10), in.OptValue(kgo.FetchMinBytes))
+	require.Equal(t, int8(1), in.OptValue(kgo.FetchIsolationLevel)) // read_committed on the wire
+	require.Equal(t, int32(10<<20), out.OptValue(kgo.BrokerMaxWriteBytes))
+	require.Equal(t, true, out.OptValue(kgo.AllowAutoTopicCreation))
+
+	// The defaults are franz-go's own.
+	conf, err = redpandaInputConfigSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\n", nil)
+	require.NoError(t, err)
+	r, err = newRedpandaReaderFromConfig(conf, service.MockResources())
+	require.NoError(t, err)
+	conf, err = redpandaOutputConfigSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopic: foo\n", nil)
+	require.NoError(t, err)
+	w, err = newRedpandaWriterFromConfig(conf, service.MockResources())
+	require.NoError(t, err)
+	bare, err := kgo.NewClient()
+	require.NoError(t, err)
+	defer bare.Close()
+	for name, c := range map[string]struct {
+		opts []kgo.Opt
+		want []any
+	}{
+		"input":  {r.opts, []any{kgo.MetadataMaxAge, kgo.RequestTimeoutOverhead, kgo.ConnIdleTimeout, kgo.FetchMinBytes, kgo.FetchIsolationLevel}},
+		"output": {w.opts, []any{kgo.MetadataMaxAge, kgo.RequestTimeoutOverhead, kgo.ConnIdleTimeout, kgo.BrokerMaxWriteBytes, kgo.AllowAutoTopicCreation}},
+	} {
+		def, err := kgo.NewClient(c.opts...)
+		require.NoError(t, err)
+		for _, opt := range c.want {
+			require.Equal(t, bare.OptValue(opt), def.OptValue(opt), name)
+		}
+		def.Close()
 	}
 }

@@ -27,6 +27,8 @@ const (
 	riFieldFetchMaxBytes          = "fetch_max_bytes"
 	riFieldFetchMaxWait           = "fetch_max_wait"
 	riFieldFetchMaxPartitionBytes = "fetch_max_partition_bytes"
+	riFieldFetchMinBytes          = "fetch_min_bytes"
+	riFieldIsolationLevel         = "transaction_isolation_level"
 	riFieldRackID                 = "rack_id"
 	riFieldMaxYieldBatchBytes     = "max_yield_batch_bytes"
 	riFieldSessionTimeout         = "session_timeout"
@@ -34,6 +36,11 @@ const (
 	riFieldHeartbeatInterval      = "heartbeat_interval"
 	riFieldCheckpointLimit        = "checkpoint_limit"
 	riFieldInstanceID             = "instance_id"
+)
+
+const (
+	isolationReadUncommitted = "read_uncommitted"
+	isolationReadCommitted   = "read_committed"
 )
 
 const (
@@ -121,6 +128,19 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 			service.NewStringField(riFieldFetchMaxPartitionBytes).
 				Description("Sets the maximum amount of bytes that will be consumed for a single partition in a fetch request. Note that if a single batch is larger than this number, that batch will still be returned so the client can make progress. This is the equivalent to the Java fetch.max.partition.bytes setting, and the default is franz-go's (and Java's). Larger values mean fewer, larger fetches of a partition; reading one partition from a local broker, 4MiB to 32MiB cost more CPU and time than 1MiB, as each response is one allocation the client zeroes and the collector tracks until its last record is acknowledged.").
 				Default("1MiB").
+				Advanced(),
+			service.NewStringField(riFieldFetchMinBytes).
+				Description("Sets the minimum amount of bytes a broker waits for, up to `fetch_max_wait`, before it answers a fetch. With the default of one byte (franz-go's and Java's) records are returned as soon as there are any; more trades latency for fewer, larger fetches. This is the equivalent to the Java fetch.min.bytes setting.").
+				Default("1B").
+				Example("64KiB").
+				Advanced(),
+			service.NewStringAnnotatedEnumField(riFieldIsolationLevel, map[string]string{
+				isolationReadUncommitted: "Read every record, including those of open and aborted transactions.",
+				isolationReadCommitted:   "Read only records that are not part of a transaction or whose transaction was committed; a partition is read up to its last stable offset, so an open transaction holds back the records after it.",
+			}).
+				Description("Which records of transactional producers to read. The default is franz-go's (and Kafka's, and Redpanda Connect's).").
+				LintRule(enumLintRule(riFieldIsolationLevel, isolationReadUncommitted, isolationReadCommitted)).
+				Default(isolationReadUncommitted).
 				Advanced(),
 			service.NewStringField(riFieldRackID).
 				Description("A rack specifies where the client is physically located and changes fetch requests to consume from the closest replica as opposed to the leader replica.").
@@ -333,6 +353,25 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	if err != nil {
 		return nil, err
 	}
+	minBytes, err := bytesField(conf, riFieldFetchMinBytes)
+	if err != nil {
+		return nil, err
+	}
+	if minBytes < 1 || minBytes > maxBytes {
+		return nil, fmt.Errorf("field %s: %d is out of range, expected between 1 and %s (%d)", riFieldFetchMinBytes, minBytes, riFieldFetchMaxBytes, maxBytes)
+	}
+	isolation, err := conf.FieldString(riFieldIsolationLevel)
+	if err != nil {
+		return nil, err
+	}
+	switch isolation {
+	case isolationReadUncommitted:
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	case isolationReadCommitted:
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	default:
+		return nil, fmt.Errorf("field %s: unknown value %q, expected %s or %s", riFieldIsolationLevel, isolation, isolationReadUncommitted, isolationReadCommitted)
+	}
 	yield, err := bytesField(conf, riFieldMaxYieldBatchBytes)
 	if err != nil {
 		return nil, err
@@ -342,6 +381,7 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		kgo.FetchMaxBytes(maxBytes),
 		kgo.FetchMaxPartitionBytes(maxPartBytes),
 		kgo.FetchMaxWait(maxWait),
+		kgo.FetchMinBytes(minBytes),
 	)
 
 	rack, err := conf.FieldString(riFieldRackID)

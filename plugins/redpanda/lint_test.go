@@ -43,6 +43,10 @@ func TestLintFullConfig(t *testing.T) {
 	}{
 		{"input valid", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nconsumer_group: cg\nsasl:\n  - mechanism: SCRAM-SHA-256\n    username: u\n    password: p\n"), ""},
 		{"output valid", output("seed_brokers: [ 'a:9092,b:9092' ]\ntopic: foo\nsasl:\n  - mechanism: PLAIN\n"), ""},
+		// Connect's connection and fetch fields carry over.
+		{"input connect fields", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nmetadata_max_age: 1m\nrequest_timeout_overhead: 10s\nconn_idle_timeout: 20s\nfetch_min_bytes: 1B\ntransaction_isolation_level: read_committed\n"), ""},
+		{"output connect fields", output("seed_brokers: [ localhost:9092 ]\ntopic: foo\nmetadata_max_age: 1m\nbroker_write_max_bytes: 100MB\nallow_auto_topic_creation: true\n"), ""},
+		{"input unknown isolation level", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\ntransaction_isolation_level: snapshot\n"), "field transaction_isolation_level: value snapshot is not a valid option"},
 
 		{"input unknown field", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nconsumer_grup: cg\n"), "field consumer_grup not recognised"},
 		{"output unknown field", output("seed_brokers: [ localhost:9092 ]\ntopic: foo\nlingr: 1ms\n"), "field lingr not recognised"},

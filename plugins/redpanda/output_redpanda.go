@@ -31,6 +31,9 @@ const (
 	roFieldTimeout         = "timeout"
 	roFieldLinger          = "linger"
 	roFieldSplitLines      = "split_lines"
+
+	roFieldAllowAutoTopicCreation = "allow_auto_topic_creation"
+	roFieldBrokerWriteMaxBytes    = "broker_write_max_bytes"
 )
 
 const (
@@ -100,6 +103,14 @@ Compression defaults to `+"`none`"+`, which is fastest on local or fast networks
 				Default("1MB").
 				Example("100MB").
 				Example("50mib").
+				Advanced(),
+			service.NewStringField(roFieldBrokerWriteMaxBytes).
+				Description("The most bytes written to a broker connection in one produce request; it must be at least `max_message_bytes` and at most the broker's `socket.request.max.bytes` (Kafka's default is 100MiB). Between 1KiB and 1GiB. The default is franz-go's.").
+				Default("100MiB").
+				Advanced(),
+			service.NewBoolField(roFieldAllowAutoTopicCreation).
+				Description("Ask the broker to create a topic that does not exist when the output first looks it up; the broker must allow it too (Kafka's `auto.create.topics.enable`, Redpanda's `auto_create_topics_enabled`), and the topic gets the broker's default partitions and settings. Off by default, as in franz-go, so that a mistyped topic fails the write instead of quietly creating a topic (Redpanda Connect's default is true); create topics with their partitions and retention, as `trstream topics` does from redpanda/topics.yaml.").
+				Default(false).
 				Advanced(),
 			service.NewDurationField(roFieldTimeout).
 				Description("The maximum period of time to wait for message sends before abandoning the request and retrying.").
@@ -256,6 +267,24 @@ func newRedpandaWriterFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	maxMessageBytes, err := bytesField(conf, roFieldMaxMessageBytes)
 	if err != nil {
 		return nil, err
+	}
+	writeMax, err := bytesField(conf, roFieldBrokerWriteMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	if writeMax < 1<<10 || writeMax > 1<<30 {
+		return nil, fmt.Errorf("field %s: %d is out of range, expected between 1KiB and 1GiB", roFieldBrokerWriteMaxBytes, writeMax)
+	}
+	if writeMax < maxMessageBytes {
+		return nil, fmt.Errorf("field %s: %d is less than field %s (%d)", roFieldBrokerWriteMaxBytes, writeMax, roFieldMaxMessageBytes, maxMessageBytes)
+	}
+	opts = append(opts, kgo.BrokerMaxWriteBytes(writeMax))
+	autoCreate, err := conf.FieldBool(roFieldAllowAutoTopicCreation)
+	if err != nil {
+		return nil, err
+	}
+	if autoCreate {
+		opts = append(opts, kgo.AllowAutoTopicCreation())
 	}
 	if w.timeout, err = conf.FieldDuration(roFieldTimeout); err != nil {
 		return nil, err

@@ -1,0 +1,98 @@
+package redpanda
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestTransactionIsolationLevel: a transactional producer writes one
+// aborted and one committed transaction between two plain records; with
+// read_committed the input yields the plain and committed records only, with
+// read_uncommitted (the default) every data record, in offset order.
+func TestTransactionIsolationLevel(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.createTopic(t, "txn", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	plain := tc.client(t, kgo.DefaultProduceTopic("txn"))
+	txn := tc.client(t, kgo.DefaultProduceTopic("txn"), kgo.TransactionalID("isolation-test"))
+	send := func(cl *kgo.Client, values ...string) {
+		for _, v := range values {
+			require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr())
+		}
+	}
+	inTxn := func(commit kgo.TransactionEndTry, values ...string) {
+		require.NoError(t, txn.BeginTransaction())
+		send(txn, values...)
+		require.NoError(t, txn.EndTransaction(ctx, commit))
+	}
+	send(plain, "plain-0")
+	inTxn(kgo.TryAbort, "aborted-0", "aborted-1")
+	inTxn(kgo.TryCommit, "committed-0", "committed-1")
+	send(plain, "plain-1")
+
+	for _, tt := range []struct {
+		level string
+		want  []string
+	}{
+		{"read_committed", []string{"plain-0", "committed-0", "committed-1", "plain-1"}},
+		{"read_uncommitted", []string{"plain-0", "aborted-0", "aborted-1", "committed-0", "committed-1", "plain-1"}},
+	} {
+		t.Run(tt.level, func(t *testing.T) {
+			r, rctx := connectedReader(t, fmt.Sprintf(`
+seed_brokers: [ %s ]
+topics: [ txn ]
+transaction_isolation_level: %s
+fetch_max_wait: 100ms
+`, tc.addr, tt.level))
+			var got []string
+			for len(got) == 0 || got[len(got)-1] != "plain-1" {
+				batch, ack, err := r.ReadBatch(rctx)
+				require.NoError(t, err)
+				for _, m := range batch {
+					b, err := m.AsBytes()
+					require.NoError(t, err)
+					got = append(got, string(b))
+				}
+				require.NoError(t, ack(rctx, nil))
+			}
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestAllowAutoTopicCreation: writing to a topic that does not exist, on a
+// broker that allows auto-creation, fails the batch by default and creates
+// the topic (and lands the batch) with allow_auto_topic_creation.
+func TestAllowAutoTopicCreation(t *testing.T) {
+	tc := newTestCluster(t, kfake.AllowAutoTopicCreation())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	batch := service.MessageBatch{service.NewMessage([]byte("a")), service.NewMessage([]byte("b"))}
+
+	write := func(topic string, auto bool) error {
+		w := newTestWriter(t, fmt.Sprintf("seed_brokers: [ %s ]\ntopic: %s\nallow_auto_topic_creation: %t\ntimeout: 2s\n", tc.addr, topic, auto))
+		require.NoError(t, w.Connect(ctx))
+		defer func() { _ = w.Close(context.Background()) }()
+		return w.WriteBatch(ctx, batch)
+	}
+
+	require.Error(t, write("not-made", false), "a missing topic fails the write")
+	topics, err := kadm.NewClient(tc.client(t)).ListTopics(ctx)
+	require.NoError(t, err)
+	require.False(t, topics.Has("not-made"), "and is not created")
+
+	require.NoError(t, write("made", true))
+	recs := tc.consumeAll(t, "made", 2)
+	require.Equal(t, "a", string(recs[0].Value))
+	require.Equal(t, "b", string(recs[1].Value))
+}
