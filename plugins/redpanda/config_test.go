@@ -181,6 +181,40 @@ func TestConfigValidation(t *testing.T) {
 			wantErr: "field transaction_isolation_level: value serializable is not a valid option",
 		},
 		{
+			name: "input regexp include and exclude",
+			kind: "input",
+			yaml: "seed_brokers: [ localhost:9092 ]\nregexp_topics_include: [ 'orders\\..*' ]\nregexp_topics_exclude: [ '\\.dlq$' ]\nconsumer_group: cg\n",
+		},
+		{
+			name: "input regexp_topics with exclude",
+			kind: "input",
+			yaml: "seed_brokers: [ localhost:9092 ]\ntopics: [ 'orders.*' ]\nregexp_topics: true\nregexp_topics_exclude: [ '\\.dlq$' ]\n",
+		},
+		{
+			name:    "input regexp include with topics",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nregexp_topics_include: [ 'orders.*' ]\n",
+			wantErr: "field regexp_topics_include cannot be used with field topics",
+		},
+		{
+			name:    "input regexp exclude alone",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nregexp_topics_exclude: [ bar ]\n",
+			wantErr: "field regexp_topics_exclude requires field regexp_topics_include",
+		},
+		{
+			name:    "input invalid include pattern",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\nregexp_topics_include: [ 'orders[' ]\n",
+			wantErr: "field regexp_topics_include: invalid regular expression",
+		},
+		{
+			name:    "input no topics at all",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\n",
+			wantErr: "field topics: a list of topics, or field regexp_topics_include, is required",
+		},
+		{
 			name: "output minimal",
 			kind: "output",
 			yaml: "seed_brokers: [ localhost:9092 ]\ntopic: foo\n",

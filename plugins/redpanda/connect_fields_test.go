@@ -96,3 +96,53 @@ func TestAllowAutoTopicCreation(t *testing.T) {
 	require.Equal(t, "a", string(recs[0].Value))
 	require.Equal(t, "b", string(recs[1].Value))
 }
+
+// TestRegexpTopicsIncludeExclude: with regexp_topics_include and
+// regexp_topics_exclude the input reads every topic that matches an include
+// pattern and no exclude pattern, and nothing else.
+func TestRegexpTopicsIncludeExclude(t *testing.T) {
+	tc := newTestCluster(t)
+	topics := []string{"orders.eu", "orders.us", "orders.dlq", "payments"}
+	for _, topic := range topics {
+		tc.createTopic(t, topic, 1)
+	}
+	cl := tc.client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, topic := range topics {
+		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(topic)}).FirstErr())
+	}
+
+	r, rctx := connectedReader(t, fmt.Sprintf(`
+seed_brokers: [ %s ]
+regexp_topics_include: [ '^orders\.' ]
+regexp_topics_exclude: [ '\.dlq$' ]
+consumer_group: regexp
+fetch_max_wait: 100ms
+`, tc.addr))
+	got := map[string]int{}
+	read := func(ctx context.Context) error {
+		batch, ack, err := r.ReadBatch(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range batch {
+			topic, _ := m.MetaGet("kafka_topic")
+			b, err := m.AsBytes()
+			require.NoError(t, err)
+			require.Equal(t, topic, string(b))
+			got[topic]++
+		}
+		return ack(ctx, nil)
+	}
+	for got["orders.eu"] == 0 || got["orders.us"] == 0 {
+		require.NoError(t, read(rctx))
+	}
+	// Every topic's record was in the broker before the first fetch; read
+	// on for a second to see that nothing else arrives.
+	drain, stop := context.WithTimeout(rctx, time.Second)
+	defer stop()
+	for read(drain) == nil {
+	}
+	require.Equal(t, map[string]int{"orders.eu": 1, "orders.us": 1}, got)
+}

@@ -21,6 +21,8 @@ import (
 const (
 	riFieldTopics                 = "topics"
 	riFieldRegexpTopics           = "regexp_topics"
+	riFieldRegexpTopicsInclude    = "regexp_topics_include"
+	riFieldRegexpTopicsExclude    = "regexp_topics_exclude"
 	riFieldConsumerGroup          = "consumer_group"
 	riFieldStartOffset            = "start_offset"
 	riFieldCommitPeriod           = "commit_period"
@@ -88,7 +90,7 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 		Fields(clientFields()...).
 		// Without this a missing or empty seed_brokers passes `trstream
 		// lint` and only fails when the component is built.
-		LintRule(`root = if `+seedBrokersMissing+` { `+seedBrokersLintMessage+` }`).
+		LintRule(`root = if `+seedBrokersMissing+` { `+seedBrokersLintMessage+` } else if this.topics.or([]).length() == 0 && this.regexp_topics_include.or([]).length() == 0 { "field topics: a list of topics, or field regexp_topics_include, is required" }`).
 		Fields(
 			service.NewStringListField(riFieldTopics).
 				Description("A list of topics to consume from. Multiple comma separated topics can be listed in a single element. When no `consumer_group` is set, partitions can be chosen explicitly with `topic:partition` or a range with `topic:start-end` (inclusive).").
@@ -97,10 +99,22 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 				Example([]string{"foo,bar"}).
 				Example([]string{"foo:0", "bar:1", "bar:3"}).
 				Example([]string{"foo:0,bar:1,bar:3"}).
-				Example([]string{"foo:0-5"}),
+				Example([]string{"foo:0-5"}).
+				Optional(),
 			service.NewBoolField(riFieldRegexpTopics).
 				Description("Whether listed topics should be interpreted as regular expression patterns for matching multiple topics.").
 				Default(false),
+			service.NewStringListField(riFieldRegexpTopicsInclude).
+				Description("Regular expressions of the topics to consume, in place of `topics` (Redpanda Connect's form of `regexp_topics`): every topic that matches one of them is consumed, and topics created later are picked up on the next metadata refresh (`metadata_max_age`).").
+				Example([]string{"orders\\..*"}).
+				Example([]string{"^logs-[0-9]+$", "^audit$"}).
+				Optional().
+				Advanced(),
+			service.NewStringListField(riFieldRegexpTopicsExclude).
+				Description("Regular expressions of topics not to consume, even when they match `regexp_topics_include` (or `topics` with `regexp_topics`).").
+				Example([]string{"\\.dlq$", "^_"}).
+				Optional().
+				Advanced(),
 			service.NewStringField(riFieldConsumerGroup).
 				Description("An optional consumer group to consume as. When specified the partitions of specified topics are automatically distributed across consumers sharing a consumer group, and partition offsets are automatically committed and resumed under this name.").
 				Optional(),
@@ -275,13 +289,39 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		}
 	}
 
-	rawTopics, err := conf.FieldStringList(riFieldTopics)
+	rawTopics, err := optionalStringList(conf, riFieldTopics)
 	if err != nil {
 		return nil, err
 	}
 	regex, err := conf.FieldBool(riFieldRegexpTopics)
 	if err != nil {
 		return nil, err
+	}
+	include, err := optionalStringList(conf, riFieldRegexpTopicsInclude)
+	if err != nil {
+		return nil, err
+	}
+	exclude, err := optionalStringList(conf, riFieldRegexpTopicsExclude)
+	if err != nil {
+		return nil, err
+	}
+	if len(include) > 0 {
+		if len(rawTopics) > 0 {
+			return nil, fmt.Errorf("field %s cannot be used with field %s: list the patterns in one of them", riFieldRegexpTopicsInclude, riFieldTopics)
+		}
+		if regex {
+			return nil, fmt.Errorf("field %s cannot be used with field %s, which makes field %s patterns", riFieldRegexpTopicsInclude, riFieldRegexpTopics, riFieldTopics)
+		}
+	}
+	if len(exclude) > 0 && len(include) == 0 && !regex {
+		return nil, fmt.Errorf("field %s requires field %s (or field %s)", riFieldRegexpTopicsExclude, riFieldRegexpTopicsInclude, riFieldRegexpTopics)
+	}
+	for field, patterns := range map[string][]string{riFieldRegexpTopicsInclude: include, riFieldRegexpTopicsExclude: exclude} {
+		for _, p := range patterns {
+			if _, err := regexp.Compile(p); err != nil {
+				return nil, fmt.Errorf("field %s: invalid regular expression %q: %w", field, p, err)
+			}
+		}
 	}
 
 	startStr, err := conf.FieldString(riFieldStartOffset)
@@ -307,9 +347,15 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	}
 	opts = append(opts, kgo.ConsumeStartOffset(start))
 
-	topics, partitions, err := parseTopics(rawTopics, start)
-	if err != nil {
+	var topics []string
+	var partitions map[string]map[int32]kgo.Offset
+	if len(include) > 0 {
+		topics, regex = include, true
+	} else if topics, partitions, err = parseTopics(rawTopics, start); err != nil {
 		return nil, err
+	}
+	if len(exclude) > 0 {
+		opts = append(opts, kgo.ConsumeExcludeTopics(exclude...))
 	}
 	if len(partitions) > 0 {
 		if r.group != "" {
@@ -446,6 +492,14 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	return r, nil
 }
 
+// optionalStringList reads a list field that may be absent.
+func optionalStringList(conf *service.ParsedConfig, name string) ([]string, error) {
+	if !conf.Contains(name) {
+		return nil, nil
+	}
+	return conf.FieldStringList(name)
+}
+
 // bytesField parses a human readable byte size such as 50MiB or 32KB.
 func bytesField(conf *service.ParsedConfig, name string) (int32, error) {
 	s, err := conf.FieldString(name)
@@ -526,7 +580,7 @@ func parseTopics(raw []string, start kgo.Offset) ([]string, map[string]map[int32
 		}
 	}
 	if len(topics) == 0 && len(partitions) == 0 {
-		return nil, nil, fmt.Errorf("field %s: at least one topic is required", riFieldTopics)
+		return nil, nil, fmt.Errorf("field %s: at least one topic is required (or field %s)", riFieldTopics, riFieldRegexpTopicsInclude)
 	}
 	return topics, partitions, nil
 }

@@ -46,6 +46,8 @@ func TestLintFullConfig(t *testing.T) {
 		// Connect's connection and fetch fields carry over.
 		{"input connect fields", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nmetadata_max_age: 1m\nrequest_timeout_overhead: 10s\nconn_idle_timeout: 20s\nfetch_min_bytes: 1B\ntransaction_isolation_level: read_committed\n"), ""},
 		{"output connect fields", output("seed_brokers: [ localhost:9092 ]\ntopic: foo\nmetadata_max_age: 1m\nbroker_write_max_bytes: 100MB\nallow_auto_topic_creation: true\n"), ""},
+		{"input regexp include instead of topics", input("seed_brokers: [ localhost:9092 ]\nregexp_topics_include: [ 'orders\\..*' ]\nregexp_topics_exclude: [ '\\.dlq$' ]\n"), ""},
+		{"input neither topics nor include", input("seed_brokers: [ localhost:9092 ]\nconsumer_group: cg\n"), "field topics: a list of topics, or field regexp_topics_include, is required"},
 		{"input unknown isolation level", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\ntransaction_isolation_level: snapshot\n"), "field transaction_isolation_level: value snapshot is not a valid option"},
 
 		{"input unknown field", input("seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\nconsumer_grup: cg\n"), "field consumer_grup not recognised"},
