@@ -5,6 +5,7 @@ package prometheus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -13,10 +14,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -30,13 +33,29 @@ const (
 	fieldAddProcessMetrics  = "add_process_metrics"
 	fieldAddGoMetrics       = "add_go_metrics"
 	fieldFileOutputPath     = "file_output_path"
+	fieldSummaryObjectives  = "summary_quantiles_objectives"
+	fieldQuantile           = "quantile"
+	fieldError              = "error"
+	fieldPushURL            = "push_url"
+	fieldPushInterval       = "push_interval"
+	fieldPushJobName        = "push_job_name"
+	fieldPushBasicAuth      = "push_basic_auth"
+	fieldUsername           = "username"
+	fieldPassword           = "password"
 )
 
 // nsPerSecond converts Benthos timer deltas (nanoseconds) into seconds.
 const nsPerSecond = float64(1e9)
 
-// summaryObjectives are the quantiles exported when timers are summaries.
-var summaryObjectives = map[float64]float64{0.5: 0.05, 0.9: 0.01, 0.99: 0.001}
+// defaultObjectives are the quantiles, and their allowed errors, exported
+// when timers are summaries (Redpanda Connect's defaults).
+func defaultObjectives() []any {
+	return []any{
+		map[string]any{fieldQuantile: 0.5, fieldError: 0.05},
+		map[string]any{fieldQuantile: 0.9, fieldError: 0.01},
+		map[string]any{fieldQuantile: 0.99, fieldError: 0.001},
+	}
+}
 
 func defaultBuckets() []any {
 	out := make([]any, len(prometheus.DefBuckets))
@@ -61,7 +80,7 @@ Timer values arrive in nanoseconds and are exported in **seconds** (as histogram
 If the same metric name is registered twice with a different type or different label keys, the second registration is ignored (a no-op metric is returned) and a warning is logged.`).
 		Fields(
 			service.NewBoolField(fieldUseHistogramTiming).
-				Description("Export timing metrics as histograms (values in seconds, bucketed by `"+fieldHistogramBuckets+"`). When `false`, timings are exported as summaries with the quantiles 0.5, 0.9 and 0.99 (also in seconds).").
+				Description("Export timing metrics as histograms (values in seconds, bucketed by `"+fieldHistogramBuckets+"`). When `false`, timings are exported as summaries with the quantiles of `"+fieldSummaryObjectives+"` (also in seconds).").
 				Advanced().
 				Default(true),
 			service.NewFloatListField(fieldHistogramBuckets).
@@ -77,6 +96,35 @@ If the same metric name is registered twice with a different type or different l
 				Description("Also export the standard Go runtime metrics (`go_goroutines`, `go_memstats_*`, GC statistics, ...).").
 				Advanced().
 				Default(false),
+			service.NewObjectListField(fieldSummaryObjectives,
+				service.NewFloatField(fieldQuantile).Description("A quantile to export, between 0 and 1."),
+				service.NewFloatField(fieldError).Description("The absolute error allowed in its rank, between 0 and 1."),
+			).
+				Description("The quantiles a timer exports, with the error each is allowed, when `"+fieldUseHistogramTiming+"` is `false`.").
+				Advanced().
+				Example([]any{map[string]any{fieldQuantile: 0.5, fieldError: 0.05}, map[string]any{fieldQuantile: 0.999, fieldError: 0.0001}}).
+				Default(defaultObjectives()),
+			service.NewURLField(fieldPushURL).
+				Description("The address of a Prometheus Pushgateway to push the metrics to, for pipelines that cannot be scraped or that end before they would be (the `lake_compact` schedule, a bounded backfill). Pushes go every `"+fieldPushInterval+"` and once more when the pipeline stops, replacing the job's earlier metrics (HTTP PUT). `/metrics` is served as well.").
+				Advanced().
+				Example("http://pushgateway:9091").
+				Optional(),
+			service.NewDurationField(fieldPushInterval).
+				Description("How often to push to `"+fieldPushURL+"`. Without it the metrics are pushed once, when the pipeline stops.").
+				Advanced().
+				Example("15s").
+				Optional(),
+			service.NewStringField(fieldPushJobName).
+				Description("The `job` label of the pushed metrics, which the Pushgateway groups them under.").
+				Advanced().
+				Default("trstream_push"),
+			service.NewObjectField(fieldPushBasicAuth,
+				service.NewStringField(fieldUsername).Description("The username.").Default(""),
+				service.NewStringField(fieldPassword).Description("The password.").Default("").Secret(),
+			).
+				Description("HTTP basic authentication for the Pushgateway; used when the username is set.").
+				Advanced().
+				Optional(),
 			service.NewStringField(fieldFileOutputPath).
 				Description("When non-empty, the full metrics registry is written to this file in the Prometheus text format when the exporter is closed (i.e. on shutdown). Useful for batch jobs that exit before they can be scraped. The parent directory must already exist.").
 				Advanced().
@@ -111,9 +159,17 @@ func init() {
 type exporterConfig struct {
 	useHistogram   bool
 	buckets        []float64
+	objectives     map[float64]float64
 	processMetrics bool
 	goMetrics      bool
 	fileOutputPath string
+	push           pushConfig
+}
+
+// pushConfig says where and how often to push; a zero url pushes nothing.
+type pushConfig struct {
+	url, job, username, password string
+	interval                     time.Duration
 }
 
 func parseConfig(conf *service.ParsedConfig) (c exporterConfig, err error) {
@@ -132,7 +188,74 @@ func parseConfig(conf *service.ParsedConfig) (c exporterConfig, err error) {
 	if c.fileOutputPath, err = conf.FieldString(fieldFileOutputPath); err != nil {
 		return c, err
 	}
+	if c.objectives, err = parseObjectives(conf); err != nil {
+		return c, err
+	}
+	if c.push, err = parsePush(conf); err != nil {
+		return c, err
+	}
 	return c, c.validate()
+}
+
+func parseObjectives(conf *service.ParsedConfig) (map[float64]float64, error) {
+	list, err := conf.FieldObjectList(fieldSummaryObjectives)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[float64]float64, len(list))
+	for i, o := range list {
+		q, err := o.FieldFloat(fieldQuantile)
+		if err != nil {
+			return nil, err
+		}
+		e, err := o.FieldFloat(fieldError)
+		if err != nil {
+			return nil, err
+		}
+		if !(q > 0 && q < 1) || !(e > 0 && e < 1) {
+			return nil, fmt.Errorf("field %s[%d]: quantile %v and error %v must each be between 0 and 1", fieldSummaryObjectives, i, q, e)
+		}
+		out[q] = e
+	}
+	return out, nil
+}
+
+func parsePush(conf *service.ParsedConfig) (p pushConfig, err error) {
+	if p.job, err = conf.FieldString(fieldPushJobName); err != nil {
+		return p, err
+	}
+	if !conf.Contains(fieldPushURL) {
+		return p, nil
+	}
+	u, err := conf.FieldURL(fieldPushURL)
+	if err != nil {
+		return p, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return p, fmt.Errorf("field %s: %q is not an http(s) address", fieldPushURL, u)
+	}
+	p.url = u.String()
+	if p.job == "" {
+		return p, fmt.Errorf("field %s: must not be empty when field %s is set", fieldPushJobName, fieldPushURL)
+	}
+	if conf.Contains(fieldPushInterval) {
+		if p.interval, err = conf.FieldDuration(fieldPushInterval); err != nil {
+			return p, err
+		}
+		if p.interval <= 0 {
+			return p, fmt.Errorf("field %s: must be greater than zero", fieldPushInterval)
+		}
+	}
+	if conf.Contains(fieldPushBasicAuth) {
+		auth := conf.Namespace(fieldPushBasicAuth)
+		if p.username, err = auth.FieldString(fieldUsername); err != nil {
+			return p, err
+		}
+		if p.password, err = auth.FieldString(fieldPassword); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
 }
 
 func (c exporterConfig) validate() error {
@@ -189,6 +312,10 @@ type Exporter struct {
 	mu      sync.Mutex
 	metrics map[string]registered
 	closed  bool
+
+	pusher     *push.Pusher  // nil without push_url
+	stopPush   chan struct{} // closed by Close to end the push loop
+	pushLoopWG sync.WaitGroup
 }
 
 var (
@@ -221,7 +348,37 @@ func newExporter(c exporterConfig, log *service.Logger) (*Exporter, error) {
 			return nil, fmt.Errorf("registering process collector: %w", err)
 		}
 	}
+	if c.push.url != "" {
+		e.pusher = push.New(c.push.url, c.push.job).Gatherer(e.reg)
+		if c.push.username != "" {
+			e.pusher = e.pusher.BasicAuth(c.push.username, c.push.password)
+		}
+		if c.push.interval > 0 {
+			e.stopPush = make(chan struct{})
+			e.pushLoopWG.Add(1)
+			go e.pushLoop()
+		}
+	}
 	return e, nil
+}
+
+// pushLoop pushes every push_interval until Close. A failed push is logged
+// and the next one tried: the Pushgateway being away must not stop the
+// pipeline.
+func (e *Exporter) pushLoop() {
+	defer e.pushLoopWG.Done()
+	tick := time.NewTicker(e.conf.push.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stopPush:
+			return
+		case <-tick.C:
+			if err := e.pusher.Push(); err != nil {
+				e.warnf("pushing metrics to %s: %v", e.conf.push.url, err)
+			}
+		}
+	}
 }
 
 // Registry returns the private registry of the exporter (useful in tests and
@@ -306,7 +463,7 @@ func (e *Exporter) NewTimerCtor(name string, labelKeys ...string) service.Metric
 		return prometheus.NewSummaryVec(prometheus.SummaryOpts{
 			Name:       n,
 			Help:       "Benthos Timing metric (seconds)",
-			Objectives: summaryObjectives,
+			Objectives: e.conf.objectives,
 		}, l)
 	})
 	if !ok {
@@ -359,13 +516,24 @@ func (e *Exporter) Close(context.Context) error {
 	e.closed = true
 	e.mu.Unlock()
 
-	if e.conf.fileOutputPath == "" {
-		return nil
+	var errs []error
+	if e.pusher != nil {
+		if e.stopPush != nil {
+			close(e.stopPush)
+			e.pushLoopWG.Wait()
+		}
+		// The final values, so that a pipeline that ends is not left
+		// showing what it had at its last interval.
+		if err := e.pusher.Push(); err != nil {
+			errs = append(errs, fmt.Errorf("pushing metrics to %s: %w", e.conf.push.url, err))
+		}
 	}
-	if err := prometheus.WriteToTextfile(e.conf.fileOutputPath, e.reg); err != nil {
-		return fmt.Errorf("writing metrics to %s: %w", e.conf.fileOutputPath, err)
+	if e.conf.fileOutputPath != "" {
+		if err := prometheus.WriteToTextfile(e.conf.fileOutputPath, e.reg); err != nil {
+			errs = append(errs, fmt.Errorf("writing metrics to %s: %w", e.conf.fileOutputPath, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 //------------------------------------------------------------------------------

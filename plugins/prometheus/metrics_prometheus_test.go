@@ -69,6 +69,12 @@ func TestConfigValidation(t *testing.T) {
 		{name: "file in existing dir", yaml: fmt.Sprintf("file_output_path: %q", filepath.Join(dir, "m.prom"))},
 		{name: "file in missing dir", yaml: fmt.Sprintf("file_output_path: %q", filepath.Join(dir, "nope", "m.prom")), wantErr: "parent directory"},
 		{name: "file under a file", yaml: fmt.Sprintf("file_output_path: %q", filepath.Join(notDir, "m.prom")), wantErr: "file_output_path"},
+		{name: "custom objectives", yaml: "summary_quantiles_objectives: [ { quantile: 0.999, error: 0.0001 } ]"},
+		{name: "objective out of range", yaml: "summary_quantiles_objectives: [ { quantile: 1.5, error: 0.01 } ]", wantErr: "field summary_quantiles_objectives[0]"},
+		{name: "push", yaml: "push_url: http://127.0.0.1:9091\npush_interval: 10s\npush_basic_auth: { username: u, password: p }"},
+		{name: "push url not http", yaml: "push_url: ftp://127.0.0.1:9091", wantErr: "field push_url"},
+		{name: "push interval zero", yaml: "push_url: http://127.0.0.1:9091\npush_interval: 0s", wantErr: "field push_interval"},
+		{name: "push job empty", yaml: "push_url: http://127.0.0.1:9091\npush_job_name: ''", wantErr: "field push_job_name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
