@@ -4,7 +4,9 @@
 package redpanda
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +32,19 @@ const (
 	fieldMetadataMaxAge         = "metadata_max_age"
 	fieldRequestTimeoutOverhead = "request_timeout_overhead"
 	fieldConnIdleTimeout        = "conn_idle_timeout"
+
+	fieldTCP               = "tcp"
+	fieldConnectTimeout    = "connect_timeout"
+	fieldKeepAlive         = "keep_alive"
+	fieldKeepAliveIdle     = "idle"
+	fieldKeepAliveInterval = "interval"
+	fieldKeepAliveCount    = "count"
+	fieldTCPUserTimeout    = "tcp_user_timeout"
 )
+
+// defaultDialTimeout is franz-go's dial timeout, used when connect_timeout
+// is 0.
+const defaultDialTimeout = 10 * time.Second
 
 // SASL mechanisms we support; anything else is rejected when the config is
 // linted (enum field) and again when it is parsed.
@@ -87,6 +101,28 @@ var clientFields = sync.OnceValue(func() []*service.ConfigField {
 		service.NewDurationField(fieldConnIdleTimeout).
 			Description("How long a connection may stay idle before it is closed; in the worst case one idles twice as long. Between 100ms and 15m. The default is franz-go's; Redpanda Connect's is 20s.").
 			Default("30s").
+			Advanced(),
+		service.NewObjectField(fieldTCP,
+			service.NewDurationField(fieldConnectTimeout).
+				Description("How long to wait for a connection to a broker to open. 0 means franz-go's 10s.").
+				Default("0s"),
+			service.NewObjectField(fieldKeepAlive,
+				service.NewDurationField(fieldKeepAliveIdle).
+					Description("How long a connection is idle before the first keep-alive probe.").
+					Default("15s"),
+				service.NewDurationField(fieldKeepAliveInterval).
+					Description("The time between keep-alive probes.").
+					Default("15s"),
+				service.NewIntField(fieldKeepAliveCount).
+					Description("How many unanswered probes close the connection.").
+					Default(9),
+			).
+				Description("TCP keep-alive probes, which find a broker connection that died silently (a crashed host, a load balancer or NAT that dropped it) and keep idle ones open through middleboxes that close idle flows. The defaults are Go's."),
+			service.NewDurationField(fieldTCPUserTimeout).
+				Description("How long sent data may stay unacknowledged before the connection is closed (Linux's TCP_USER_TIMEOUT), so that a write to a dead broker fails in that time rather than after the kernel's retransmissions (about 15 minutes). 0 keeps the kernel's behaviour.").
+				Default("0s"),
+		).
+			Description("TCP settings of the connections to the brokers, with Redpanda Connect's field names.").
 			Advanced(),
 	}
 })
@@ -192,8 +228,16 @@ func clientOptsFromConfig(conf *service.ParsedConfig) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("field %s: %w", fieldTLS, err)
 	}
+	netDialer, err := tcpDialer(conf.Namespace(fieldTCP))
+	if err != nil {
+		return nil, err
+	}
 	if tlsEnabled {
-		opts = append(opts, kgo.DialTLSConfig(tlsConf))
+		// tls.Dialer takes the server name from the address when the config
+		// has none, as franz-go's DialTLSConfig does.
+		opts = append(opts, kgo.Dialer((&tls.Dialer{NetDialer: netDialer, Config: tlsConf}).DialContext))
+	} else {
+		opts = append(opts, kgo.Dialer(netDialer.DialContext))
 	}
 
 	mechs, err := saslFromConfig(conf)
@@ -224,6 +268,53 @@ func clientOptsFromConfig(conf *service.ParsedConfig) ([]kgo.Opt, error) {
 		opts = append(opts, d.opt(v))
 	}
 	return opts, nil
+}
+
+// tcpDialer builds the dialer of the tcp fields.
+func tcpDialer(conf *service.ParsedConfig) (*net.Dialer, error) {
+	nonNegative := func(c *service.ParsedConfig, path, name string) (time.Duration, error) {
+		v, err := c.FieldDuration(name)
+		if err != nil {
+			return 0, err
+		}
+		if v < 0 {
+			return 0, fmt.Errorf("field %s.%s: must not be negative, got %s", path, name, v)
+		}
+		return v, nil
+	}
+	d := &net.Dialer{Timeout: defaultDialTimeout}
+	connect, err := nonNegative(conf, fieldTCP, fieldConnectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if connect > 0 {
+		d.Timeout = connect
+	}
+	ka := conf.Namespace(fieldKeepAlive)
+	kaPath := fieldTCP + "." + fieldKeepAlive
+	d.KeepAliveConfig.Enable = true
+	if d.KeepAliveConfig.Idle, err = nonNegative(ka, kaPath, fieldKeepAliveIdle); err != nil {
+		return nil, err
+	}
+	if d.KeepAliveConfig.Interval, err = nonNegative(ka, kaPath, fieldKeepAliveInterval); err != nil {
+		return nil, err
+	}
+	if d.KeepAliveConfig.Count, err = ka.FieldInt(fieldKeepAliveCount); err != nil {
+		return nil, err
+	}
+	if d.KeepAliveConfig.Count < 0 {
+		return nil, fmt.Errorf("field %s.%s: must not be negative, got %d", kaPath, fieldKeepAliveCount, d.KeepAliveConfig.Count)
+	}
+	user, err := nonNegative(conf, fieldTCP, fieldTCPUserTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if user > 0 {
+		if d.Control, err = userTimeoutControl(user); err != nil {
+			return nil, fmt.Errorf("field %s.%s: %w", fieldTCP, fieldTCPUserTimeout, err)
+		}
+	}
+	return d, nil
 }
 
 // durationField reads a duration field and checks it is within [min, max].

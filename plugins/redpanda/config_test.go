@@ -215,6 +215,18 @@ func TestConfigValidation(t *testing.T) {
 			wantErr: "field topics: a list of topics, or field regexp_topics_include, is required",
 		},
 		{
+			name:    "input negative keep-alive idle",
+			kind:    "input",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopics: [ foo ]\ntcp:\n  keep_alive:\n    idle: -1s\n",
+			wantErr: "field tcp.keep_alive.idle: must not be negative",
+		},
+		{
+			name:    "output negative tcp user timeout",
+			kind:    "output",
+			yaml:    "seed_brokers: [ localhost:9092 ]\ntopic: foo\ntcp:\n  tcp_user_timeout: -5s\n",
+			wantErr: "field tcp.tcp_user_timeout",
+		},
+		{
 			name: "output minimal",
 			kind: "output",
 			yaml: "seed_brokers: [ localhost:9092 ]\ntopic: foo\n",
