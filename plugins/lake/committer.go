@@ -3,6 +3,7 @@ package lake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -19,6 +20,9 @@ type gen struct {
 	// floor is the lowest Kafka offset per partition among the rows, for
 	// fencing against another writer of the same partitions.
 	floor Offsets
+	// maxTS is the newest Kafka record timestamp per partition among the
+	// records whose offsets it commits (PropMaxTimestamps).
+	maxTS Offsets
 	seq   uint32 // the generation's number in the output's idSet
 	// ds are the decoded batches waiting on the generation, for the
 	// Kafka offsets of its records should it be fenced (see holes).
@@ -42,6 +46,7 @@ func newGen(prev *gen, seq uint32) *gen {
 		parts:   map[string]*partBuf{},
 		offsets: Offsets{},
 		floor:   Offsets{},
+		maxTS:   Offsets{},
 		done:    make(chan struct{}),
 		seq:     seq,
 	}
@@ -115,6 +120,9 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	if err := o.skip.checkLogEnds(d.ends); err != nil {
 		return nil, err // Benthos logs it with each retry
 	}
+	if err := o.checkReplays(d); err != nil {
+		return nil, err
+	}
 	g := o.open
 	wait := false
 	parts := make([]*partBuf, len(d.dirs))
@@ -127,12 +135,16 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		skip      int64
 		skipping  bool
 		lo, hi    int64
+		maxTS     int64
 		any       bool
 	}
 	endRun := func() {
 		if run.any {
 			g.offsets.Set(run.topic, run.partition, run.hi+1)
 			g.floor.lower(run.topic, run.partition, run.lo)
+			if run.maxTS >= 0 {
+				g.maxTS.Set(run.topic, run.partition, run.maxTS)
+			}
 		}
 		run.any = false
 	}
@@ -149,9 +161,9 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 				continue
 			}
 			if !run.any {
-				run.lo, run.hi, run.any = it.offset, it.offset, true
+				run.lo, run.hi, run.maxTS, run.any = it.offset, it.offset, it.ts, true
 			} else {
-				run.lo, run.hi = min(run.lo, it.offset), max(run.hi, it.offset)
+				run.lo, run.hi, run.maxTS = min(run.lo, it.offset), max(run.hi, it.offset), max(run.maxTS, it.ts)
 			}
 			// The offset only counts once this generation commits.
 			wait = true
@@ -314,7 +326,7 @@ func (o *lakeOutput) commit(g *gen) {
 		}
 		wrote = time.Since(start)
 		if err == nil {
-			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.floor, barrier)
+			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.maxTS, g.floor, barrier)
 		}
 		if err == nil || o.ctx.Err() != nil || errors.As(err, new(*FencedError)) {
 			break
@@ -330,7 +342,7 @@ func (o *lakeOutput) commit(g *gen) {
 			err = o.ctx.Err()
 		}
 	}
-	var tableOffs Offsets
+	var tableOffs, tableTS Offsets
 	var fenced *FencedError
 	if errors.As(err, &fenced) {
 		// A rebalance gave these partitions to another writer, which
@@ -339,7 +351,7 @@ func (o *lakeOutput) commit(g *gen) {
 		o.log.Warnf("parquet_lake: not committing %d rows: %v; they will be redelivered", g.rows, err)
 		o.m.fenced.Incr(1)
 		o.tbl.deleteUncommitted(o.ctx, files)
-		tableOffs = fenced.Current
+		tableOffs, tableTS = fenced.Current, fenced.CurrentMaxTS
 	} else if err == nil {
 		o.log.Debugf("parquet_lake: committed %d rows of %d batches in %d files in %s (written in %s, %s after the first batch)", g.rows, g.batches, len(files), time.Since(start).Round(time.Millisecond), wrote.Round(time.Millisecond), start.Sub(g.first).Round(time.Millisecond))
 		o.m.commitTime.Timing(time.Since(start).Nanoseconds())
@@ -351,7 +363,7 @@ func (o *lakeOutput) commit(g *gen) {
 			n += f.Bytes
 		}
 		o.m.bytes.Incr(n)
-		tableOffs = o.tbl.lastOffsets()
+		tableOffs, tableTS = o.tbl.lastPositions()
 	} else {
 		o.log.Errorf("parquet_lake: giving up commit of %d rows: %v", g.rows, err)
 	}
@@ -371,9 +383,7 @@ func (o *lakeOutput) commit(g *gen) {
 		// Whatever is committed, by this writer or another one of the
 		// group, is skipped when it comes again (a rebalance or a broker
 		// outage makes the input replay from older consumer offsets).
-		for _, e := range tableOffs.Sorted() {
-			o.skip.Set(e.Topic, e.Partition, e.NextOffset)
-		}
+		o.raiseSkip(tableOffs, tableTS)
 		if err != nil {
 			// Fenced: nothing of g landed; its ids were never committed,
 			// and its offsets are holes until somebody lands them.
@@ -399,4 +409,86 @@ func (o *lakeOutput) commit(g *gen) {
 
 	g.err = err
 	close(g.done)
+}
+
+// raiseSkip moves the skip offsets up to the table's (offsets committed by
+// this writer or another of the group), each raised partition taking its max
+// timestamp from the same snapshot, or none, so that checkReplays never
+// compares a replay with a max timestamp of fewer records than it skips.
+func (o *lakeOutput) raiseSkip(offs, maxTS Offsets) {
+	for _, e := range offs.Sorted() {
+		cur, ok := o.skip.Next(e.Topic, e.Partition)
+		if ok && cur > e.NextOffset {
+			continue
+		}
+		ts, hasTS := maxTS.Next(e.Topic, e.Partition)
+		if ok && cur == e.NextOffset {
+			if hasTS {
+				o.maxTS.Set(e.Topic, e.Partition, ts)
+			}
+			continue
+		}
+		o.skip.Set(e.Topic, e.Partition, e.NextOffset)
+		if hasTS {
+			o.maxTS.put(e.Topic, e.Partition, ts)
+		} else {
+			o.maxTS.remove(e.Topic, e.Partition)
+		}
+	}
+}
+
+// checkReplays refuses a batch that replays, below a partition's committed
+// offset, a record newer than every record the lake committed below it. In
+// the log the lake committed from, each such record is one of those, so no
+// newer: this one comes from another log of the same name. The topic was
+// deleted and created again (or a broker lost its log) and refilled past
+// the committed offset, so checkLogEnds saw nothing wrong; Kafka drops a
+// deleted topic's group offsets, so the group reads the new log from its
+// start, and skipping it as replays would lose it. Refused, it stays in the
+// topic, unacknowledged, until an operator resets the lake's offsets.
+// Partitions without a max timestamp (a lake from before they were kept,
+// records without timestamps) are not checked.
+//
+// A partition found so stays refused, every record of it, until the
+// process ends: the records of that log above the committed offset would
+// otherwise land (they may come in later batches, or in one handled first),
+// and raise the max timestamp past the replays', which would then be
+// skipped. After a restart the group reads the log from its start again
+// (nothing of it was acknowledged), and its first records are refused anew.
+func (o *lakeOutput) checkReplays(d *decoded) error {
+	topic, partition := "", int32(-1)
+	var next, maxTS int64
+	checked := false
+	for i := range d.items {
+		it := &d.items[i]
+		if !it.kafka {
+			continue
+		}
+		if it.topic != topic || it.partition != partition {
+			topic, partition = it.topic, it.partition
+			if err := o.foreign[topicPartition{topic, partition}]; err != nil {
+				return err
+			}
+			var okN, okT bool
+			next, okN = o.skip.Next(topic, partition)
+			maxTS, okT = o.maxTS.Next(topic, partition)
+			checked = okN && okT
+		}
+		if checked && it.ts >= 0 && it.offset < next && it.ts > maxTS {
+			err := fmt.Errorf("parquet_lake: %s/%d: the record at offset %d, below the lake's committed offset %d, has timestamp %s, newer than every record the lake committed from that partition (up to %s): it comes from another log of that name, so the topic was recreated or the broker lost its log; refusing this partition's records rather than skipping them as already landed (to land this log from its start, stop the lake's writers and run: trstream lake reset-offsets --topic %s)",
+				topic, partition, it.offset, next, time.UnixMilli(it.ts).UTC().Format(time.RFC3339Nano), time.UnixMilli(maxTS).UTC().Format(time.RFC3339Nano), topic)
+			if o.foreign == nil {
+				o.foreign = map[topicPartition]error{}
+			}
+			o.foreign[topicPartition{topic, partition}] = err
+			return err
+		}
+	}
+	return nil
+}
+
+// topicPartition names one partition of a topic.
+type topicPartition struct {
+	topic     string
+	partition int32
 }

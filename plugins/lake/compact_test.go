@@ -643,15 +643,16 @@ func TestCompactAppendDuringCompaction(t *testing.T) {
 		once = true
 		files, err := writer.WriteFiles(ctx, late, WriteOptions{})
 		require.NoError(t, err)
-		require.NoError(t, writer.Append(ctx, files, Offsets{"tx": {0: 42}}))
+		require.NoError(t, writer.appendFenced(ctx, files, Offsets{"tx": {0: 42}}, Offsets{"tx": {0: 1_700_000_000_000}}, nil, nil))
 	}
 	rep, err := Compact(ctx, comp, o)
 	require.NoError(t, err)
 	require.Equal(t, 1, rep.Commits)
 	requireSameRows(t, comp, append(uniq, late...))
-	offs, err := comp.Offsets(ctx)
+	offs, maxTS, err := comp.positions(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, Offsets{"tx": {0: 42}}, offs, "the writer's offsets survive the replace")
+	assert.Equal(t, Offsets{"tx": {0: 1_700_000_000_000}}, maxTS, "and the max timestamps beside them")
 }
 
 const compactChildEnv = "TRSTREAM_COMPACT_CHILD_DIR"

@@ -293,12 +293,12 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 
 	fa, err := a.WriteFiles(ctx, testRows("fa", 20, 1), WriteOptions{})
 	require.NoError(t, err)
-	require.NoError(t, a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, Offsets{"tx": {0: 0}}, nil))
+	require.NoError(t, a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, nil, Offsets{"tx": {0: 0}}, nil))
 
 	// b read partition 0 from offset 40 before a's commit landed.
 	fb, err := b.WriteFiles(ctx, testRows("fb", 10, 1), WriteOptions{})
 	require.NoError(t, err)
-	err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, Offsets{"tx": {0: 40}}, nil)
+	err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, nil, Offsets{"tx": {0: 40}}, nil)
 	var fenced *FencedError
 	require.ErrorAs(t, err, &fenced)
 	assert.Equal(t, int64(100), fenced.Committed)
@@ -306,7 +306,7 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 	assert.Equal(t, sorted(ids(testRows("fa", 20, 1))), fileIDs(t, a))
 
 	// From the committed offset on, and on other partitions, b commits.
-	require.NoError(t, b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, Offsets{"tx": {0: 100, 1: 0}}, nil))
+	require.NoError(t, b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, nil, Offsets{"tx": {0: 100, 1: 0}}, nil))
 	offs, err := a.Offsets(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, Offsets{"tx": {0: 120, 1: 5}}, offs)
@@ -337,7 +337,7 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	landB := func(lo, hi int) error {
 		files, err := b.WriteFiles(ctx, rows[lo:hi], WriteOptions{})
 		require.NoError(t, err)
-		return b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, Offsets{"tx": {0: int64(lo)}}, nil)
+		return b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, nil, Offsets{"tx": {0: int64(lo)}}, nil)
 	}
 
 	require.NoError(t, produce(ctx, batchOf(0, 10)))

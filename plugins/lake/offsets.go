@@ -17,6 +17,11 @@ type Offsets map[string]map[int32]int64
 const (
 	// PropOffsets holds the JSON of the merged Offsets.
 	PropOffsets = "trstream.kafka-offsets"
+	// PropMaxTimestamps holds, in the form of Offsets, the highest Kafka
+	// record timestamp (ms) of each topic partition among the records the
+	// lake committed: every record below a committed offset that came from
+	// the same log is no newer (see lakeOutput.checkReplays).
+	PropMaxTimestamps = "trstream.kafka-max-timestamps"
 	// PropCommitID is unique per logical commit; it lets a writer whose
 	// commit outcome was unknown find out whether it landed.
 	PropCommitID = "trstream.commit-id"
@@ -61,6 +66,21 @@ func (o Offsets) checkLogEnds(ends []logEnd) error {
 		}
 	}
 	return nil
+}
+
+// put sets topic/partition to v, higher or lower.
+func (o Offsets) put(topic string, partition int32, v int64) {
+	m := o[topic]
+	if m == nil {
+		m = map[int32]int64{}
+		o[topic] = m
+	}
+	m[partition] = v
+}
+
+// remove drops topic/partition.
+func (o Offsets) remove(topic string, partition int32) {
+	delete(o[topic], partition)
 }
 
 // lower records offset for the partition if it is the lowest seen.

@@ -72,7 +72,7 @@ The Parquet files come from trstream's own encoder for the transaction schema (d
 
 A batch is acknowledged only once the snapshot holding its rows is committed, so consumer offsets never advance past data that is not durable. Many batches wait for the same commit: keep `+"`max_in_flight`"+` high (default 64) so the input keeps flowing while a commit is in progress.
 
-Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). That holds while the partition's log reaches the committed offset, as `+"`kafka_lag`"+` tells: a log that ends below it is not the one the lake read (the topic was deleted and created again, or the broker lost its log, as an in-memory broker does on restart), so its records are refused with an error naming the partition, never skipped, and stay in the topic until an operator resets the topic's offsets in the lake (`+"`trstream lake reset-offsets --topic T`"+`, with the lake's writers stopped) or restores the log. Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, and after each commit with the ids other writers of the table appended meanwhile, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window.
+Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). That holds for the log the lake read: a log that ends below the committed offset (as `+"`kafka_lag`"+` tells), or one whose records below it are newer (`+"`kafka_timestamp_ms`"+`) than any the lake committed there (the snapshot keeps the newest per partition), is another log of that name (the topic was deleted and created again, or the broker lost its log, as an in-memory broker does on restart), so its partition's records are refused with an error naming the partition, never skipped, and stay in the topic until an operator resets the topic's offsets in the lake (`+"`trstream lake reset-offsets --topic T`"+`, with the lake's writers stopped) or restores the log. Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, and after each commit with the ids other writers of the table appended meanwhile, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window.
 
 Files that were written but never committed (a crash between the two) are invisible to the table; `+"`trstream lake`"+` tooling and `+"`CleanOrphans`"+` delete them.
 
@@ -282,16 +282,18 @@ type lakeOutput struct {
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when buffered bytes drop
 	tbl      *Table
-	open     *gen          // the generation batches join
-	inflight *gen          // the generation being committed, if any
-	kicked   bool          // commit the open generation now
-	lastAdd  time.Time     // when a batch last joined a generation
-	gap      time.Duration // moving average of the time between batches
-	failed   error         // set at shutdown: every later batch fails
-	skip     Offsets       // skip offsets below these (committed by others or earlier runs)
-	ids      *idSet        // committed and pending transaction ids
-	genSeq   uint32        // the last generation's number
-	holes    holes         // offsets of fenced rows not landed yet
+	open     *gen                     // the generation batches join
+	inflight *gen                     // the generation being committed, if any
+	kicked   bool                     // commit the open generation now
+	lastAdd  time.Time                // when a batch last joined a generation
+	gap      time.Duration            // moving average of the time between batches
+	failed   error                    // set at shutdown: every later batch fails
+	skip     Offsets                  // skip offsets below these (committed by others or earlier runs)
+	maxTS    Offsets                  // the newest record timestamp committed below each skip offset (PropMaxTimestamps)
+	foreign  map[topicPartition]error // partitions whose log is not the one committed (checkReplays)
+	ids      *idSet                   // committed and pending transaction ids
+	genSeq   uint32                   // the last generation's number
+	holes    holes                    // offsets of fenced rows not landed yet
 
 	wake     chan struct{}
 	closing  chan struct{}
@@ -346,13 +348,13 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	offs, err := tbl.Offsets(ctx)
+	offs, maxTS, err := tbl.positions(ctx)
 	if err != nil {
 		tbl.Close()
 		return err
 	}
 	o.tbl = tbl
-	o.skip = offs
+	o.skip, o.maxTS = offs, maxTS
 	o.holes = holes{}
 	o.ids = newIDSet(o.cfg.dedupeWindow)
 	o.genSeq = firstGenSeq
@@ -385,6 +387,7 @@ type item struct {
 	topic     string
 	partition int32
 	offset    int64
+	ts        int64 // kafka_timestamp_ms; -1: none
 	kafka     bool
 }
 
@@ -434,6 +437,7 @@ type kafkaMeta struct {
 	topic     string
 	partition int32
 	offset    int64
+	ts        int64 // the record's timestamp in ms; -1: none
 	ok        bool
 }
 
@@ -442,7 +446,10 @@ func kafkaOf(m *service.Message) (k kafkaMeta) {
 		p, okp := metaInt(m, "kafka_partition")
 		off, oko := metaInt(m, "kafka_offset")
 		if okp && oko {
-			k = kafkaMeta{topic, int32(p), off, true}
+			k = kafkaMeta{topic, int32(p), off, -1, true}
+			if ts, ok := metaInt(m, "kafka_timestamp_ms"); ok && ts >= 0 {
+				k.ts = ts
+			}
 		}
 	}
 	return k
@@ -608,8 +615,9 @@ func (o *lakeOutput) takeValidated(d *decoded, b []byte, k kafkaMeta, now time.T
 // derive fills in what add needs of an item: its Kafka position, id key,
 // size and partition directory.
 func (o *lakeOutput) derive(d *decoded, it *item, k kafkaMeta) {
+	it.ts = -1
 	if k.ok {
-		it.topic, it.partition, it.offset, it.kafka = k.topic, k.partition, k.offset, true
+		it.topic, it.partition, it.offset, it.ts, it.kafka = k.topic, k.partition, k.offset, k.ts, true
 	}
 	it.key = keyOf(it.t.TransactionID)
 	it.bytes = RowBytes(it.t)

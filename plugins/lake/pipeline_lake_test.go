@@ -158,12 +158,28 @@ func readDLQ(t *testing.T, ctx context.Context, cl *kgo.Client, n int) []*kgo.Re
 
 // TestLakeYAMLFreshBrokerNotSkipped: pipelines/lake.yaml lands a topic,
 // then runs on the same lake against a fresh broker, whose topic's offsets
-// count from 0 again (an in-memory broker restarted). Its records sit below
-// the lake's committed offsets, yet none was landed: they are refused, not
-// skipped as replays, so none is acknowledged (the group commits no
-// offset), lost or dead-lettered. Once the topic's offsets are reset in the
-// lake, they land.
+// count from 0 again (an in-memory broker restarted, or the topic deleted
+// and created again: Kafka drops its group offsets, so the group reads it
+// from the start). Its records sit below the lake's committed offsets, yet
+// none was landed: they are refused, not skipped as replays, so none is
+// acknowledged (the group commits no offset), lost or dead-lettered. A log
+// that ends below the committed offsets is caught by its end (kafka_lag);
+// one refilled past them by its records' timestamps, newer than any the
+// lake committed below those offsets. Once the topic's offsets are reset in
+// the lake, they land.
 func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fresh int // events on the fresh broker, against 90 landed (3 partitions)
+	}{
+		{"log ends below the committed offsets", 15},
+		{"log refilled past the committed offsets", 300},
+	} {
+		t.Run(tt.name, func(t *testing.T) { freshBrokerNotSkipped(t, tt.fresh) })
+	}
+}
+
+func freshBrokerNotSkipped(t *testing.T, fresh int) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -193,7 +209,7 @@ func TestLakeYAMLFreshBrokerNotSkipped(t *testing.T) {
 	defer tbl.Close()
 
 	// The fresh broker: new events, fewer per partition than were landed.
-	brokerB, cl, idsB := lakeYAMLCluster(t, "fresh", 15, nil)
+	brokerB, cl, idsB := lakeYAMLCluster(t, "fresh", fresh, nil)
 	began := time.Now()
 	run(brokerB, func() bool { return time.Since(began) > 3*time.Second })
 

@@ -330,11 +330,24 @@ func (t *Table) Snapshots(ctx context.Context) ([]Snapshot, error) {
 // offsetsOf returns the offsets of the newest snapshot in tbl's current
 // ancestry that carries them.
 func offsetsOf(tbl *table.Table) (Offsets, error) {
+	offs, _, err := positionsOf(tbl)
+	return offs, err
+}
+
+// positionsOf returns the offsets of the newest snapshot in tbl's current
+// ancestry that carries them, and the max timestamps of that same snapshot
+// (PropMaxTimestamps): none when it has them not (written before they were
+// kept), as an older snapshot's would not match its offsets.
+func positionsOf(tbl *table.Table) (offsets, maxTS Offsets, err error) {
 	md := tbl.Metadata()
 	for s := tbl.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil {
 			if js, ok := s.Summary.Properties[PropOffsets]; ok {
-				return ParseOffsets(js)
+				if offsets, err = ParseOffsets(js); err != nil {
+					return nil, nil, err
+				}
+				maxTS, err = ParseOffsets(s.Summary.Properties[PropMaxTimestamps])
+				return offsets, maxTS, err
 			}
 		}
 		if s.ParentSnapshotID == nil {
@@ -342,7 +355,17 @@ func offsetsOf(tbl *table.Table) (Offsets, error) {
 		}
 		s = md.SnapshotByID(*s.ParentSnapshotID)
 	}
-	return Offsets{}, nil
+	return Offsets{}, Offsets{}, nil
+}
+
+// positions returns the Kafka offsets and max timestamps of the current
+// snapshot, read from one state of the table.
+func (t *Table) positions(ctx context.Context) (offsets, maxTS Offsets, err error) {
+	tbl, err := t.reload(t.ctx(ctx))
+	if err != nil {
+		return nil, nil, err
+	}
+	return positionsOf(tbl)
 }
 
 // Offsets returns the Kafka offsets committed with the current snapshot.
@@ -487,7 +510,7 @@ func (t *Table) landed(ctx context.Context, commitID string) (bool, error) {
 // conflict with a concurrent commit is retried against the reloaded table,
 // re-merging the offsets. With no files and no offsets it does nothing.
 func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) error {
-	return t.appendFenced(ctx, files, offsets, nil, nil)
+	return t.appendFenced(ctx, files, offsets, nil, nil, nil)
 }
 
 // FencedError is returned by a fenced append when another writer already
@@ -504,6 +527,8 @@ type FencedError struct {
 	// commit held it) and nobody has landed: committing would pass over it.
 	Hole    int64
 	Current Offsets
+	// CurrentMaxTS are the table's max timestamps, of the same snapshot.
+	CurrentMaxTS Offsets
 }
 
 func (e *FencedError) Error() string {
@@ -519,18 +544,18 @@ func (e *FencedError) Error() string {
 // on top of, that no other writer committed past floor (the lowest offset
 // of the rows being appended, per partition), and that the table has
 // passed every offset in barrier (see holes).
-func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, floor, barrier Offsets) error {
+func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, maxTS, floor, barrier Offsets) error {
 	if len(files) == 0 && len(offsets) == 0 {
 		return nil
 	}
 	return t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
-		cur, err := offsetsOf(tbl)
+		cur, curTS, err := positionsOf(tbl)
 		if err != nil {
 			return err
 		}
 		for _, e := range floor.Sorted() {
 			if next, ok := cur.Next(e.Topic, e.Partition); ok && next > e.NextOffset {
-				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: e.NextOffset, Committed: next, Hole: -1, Current: cur}
+				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: e.NextOffset, Committed: next, Hole: -1, Current: cur, CurrentMaxTS: curTS}
 			}
 		}
 		for _, e := range barrier.Sorted() {
@@ -539,14 +564,23 @@ func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, flo
 				next = -1
 			}
 			if next <= e.NextOffset {
-				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: -1, Committed: next, Hole: e.NextOffset, Current: cur}
+				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: -1, Committed: next, Hole: e.NextOffset, Current: cur, CurrentMaxTS: curTS}
 			}
 		}
-		js, err := cur.Merge(offsets).MarshalJSON()
-		if err != nil {
+		mergedTS := curTS.Merge(maxTS)
+		for _, e := range offsets.Sorted() {
+			// A partition raised without a max timestamp (records without
+			// Kafka timestamps, Append) has none: the old one would not
+			// cover the new records.
+			if _, ok := maxTS.Next(e.Topic, e.Partition); !ok {
+				if next, ok := cur.Next(e.Topic, e.Partition); !ok || e.NextOffset > next {
+					mergedTS.remove(e.Topic, e.Partition)
+				}
+			}
+		}
+		if err := setOffsetsProps(props, cur.Merge(offsets), mergedTS); err != nil {
 			return err
 		}
-		props[PropOffsets] = string(js)
 		if len(files) == 0 {
 			// Offsets only: an empty append still records a snapshot.
 			return tx.AddFiles(ctx, nil, props, false)
@@ -575,20 +609,20 @@ const PropOffsetsReset = "trstream.offsets-reset"
 func (t *Table) ResetOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	var dropped map[int32]int64
 	err := t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
-		cur, err := offsetsOf(tbl)
+		cur, curTS, err := positionsOf(tbl)
 		if err != nil {
 			return err
 		}
 		if dropped = cur[topic]; len(dropped) == 0 {
 			return fmt.Errorf("the lake holds no offsets of topic %q", topic)
 		}
-		rest := cur.Clone()
+		rest, restTS := cur.Clone(), curTS.Clone()
 		delete(rest, topic)
-		js, err := rest.MarshalJSON()
-		if err != nil {
+		delete(restTS, topic)
+		if err := setOffsetsProps(props, rest, restTS); err != nil {
 			return err
 		}
-		props[PropOffsets], props[PropOffsetsReset] = string(js), topic
+		props[PropOffsetsReset] = topic
 		return tx.AddFiles(ctx, nil, props, false)
 	})
 	return dropped, err
@@ -626,12 +660,13 @@ func (t *Table) Replace(ctx context.Context, remove, add []DataFile) error {
 				return err
 			}
 		}
-		offs, err := offsetsOf(tbl)
+		offs, maxTS, err := positionsOf(tbl)
 		if err != nil {
 			return err
 		}
-		js, _ := offs.MarshalJSON()
-		props[PropOffsets] = string(js)
+		if err := setOffsetsProps(props, offs, maxTS); err != nil {
+			return err
+		}
 		return tx.ReplaceDataFilesWithDataFiles(ctx, dels, adds, props, table.WithoutDuplicateCheck())
 	})
 }
@@ -644,20 +679,36 @@ func (t *Table) CleanOrphans(ctx context.Context, olderThan time.Duration) ([]st
 	return t.cleanOrphansOnce(ctx, olderThan)
 }
 
-// lastOffsets returns the offsets of the most recently loaded table state
-// (after a commit: the merged offsets just committed).
-func (t *Table) lastOffsets() Offsets {
+// lastPositions returns the offsets and max timestamps of the most
+// recently loaded table state (after a commit: the merged ones just
+// committed).
+func (t *Table) lastPositions() (Offsets, Offsets) {
 	t.mu.Lock()
 	tbl := t.tbl
 	t.mu.Unlock()
 	if tbl == nil {
-		return Offsets{}
+		return Offsets{}, Offsets{}
 	}
-	o, err := offsetsOf(tbl)
+	o, ts, err := positionsOf(tbl)
 	if err != nil {
-		return Offsets{}
+		return Offsets{}, Offsets{}
 	}
-	return o
+	return o, ts
+}
+
+// setOffsetsProps puts the offsets and max timestamps a snapshot carries
+// into its summary properties.
+func setOffsetsProps(props iceberg.Properties, offsets, maxTS Offsets) error {
+	js, err := offsets.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	tjs, err := maxTS.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	props[PropOffsets], props[PropMaxTimestamps] = string(js), string(tjs)
+	return nil
 }
 
 // deleteUncommitted removes data files that no snapshot references (a
