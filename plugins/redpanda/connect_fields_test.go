@@ -146,3 +146,36 @@ fetch_max_wait: 100ms
 	}
 	require.Equal(t, map[string]int{"orders.eu": 1, "orders.us": 1}, got)
 }
+
+// TestLagRefreshedUnderBackPressure: while nothing reads from the input
+// (the pipeline applies back pressure, so it fetches nothing), the lag
+// gauge still follows the records produced, refreshed every
+// topic_lag_refresh_period from the broker's end offsets.
+func TestLagRefreshedUnderBackPressure(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.createTopic(t, "lagged", 1)
+	tc.produceValues(t, "lagged", 10, 10)
+	r := newTestReader(t, fmt.Sprintf("seed_brokers: [ %s ]\ntopics: [ lagged ]\ntopic_lag_refresh_period: 50ms\nfetch_max_wait: 100ms\n", tc.addr))
+	g := &fakeGauge{last: map[string]int64{}}
+	r.lag = g
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, r.Connect(ctx))
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+
+	for got := 0; got < 10; {
+		batch, ack, err := r.ReadBatch(ctx)
+		require.NoError(t, err)
+		got += len(batch)
+		require.NoError(t, ack(ctx, nil))
+	}
+	lag, ok := g.get("lagged", "0")
+	require.True(t, ok)
+	require.Equal(t, int64(0), lag)
+
+	tc.produceValues(t, "lagged", 25, 10)
+	require.Eventually(t, func() bool {
+		lag, _ := g.get("lagged", "0")
+		return lag == 25
+	}, 10*time.Second, 20*time.Millisecond, "the lag of 25 unread records")
+}

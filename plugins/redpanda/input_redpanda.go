@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -31,6 +33,7 @@ const (
 	riFieldFetchMaxPartitionBytes = "fetch_max_partition_bytes"
 	riFieldFetchMinBytes          = "fetch_min_bytes"
 	riFieldIsolationLevel         = "transaction_isolation_level"
+	riFieldTopicLagRefreshPeriod  = "topic_lag_refresh_period"
 	riFieldRackID                 = "rack_id"
 	riFieldMaxYieldBatchBytes     = "max_yield_batch_bytes"
 	riFieldSessionTimeout         = "session_timeout"
@@ -85,7 +88,7 @@ This input adds the following metadata fields to each message:
 
 == Metrics
 
-The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports how many records of each partition remain after the last fetched record. When a partition is revoked or lost, or the input closes, its gauge is set to 0 (Benthos' metrics API cannot delete a series), so the lag summed over a group's members does not count a partition twice.
+The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports how many records of each partition remain after the last fetched record, set after each fetch and, every `+"`topic_lag_refresh_period`"+`, from the brokers' end offsets (so it keeps up while back pressure stops fetches). When a partition is revoked or lost, or the input closes, its gauge is set to 0 (Benthos' metrics API cannot delete a series), so the lag summed over a group's members does not count a partition twice.
 `).
 		Fields(clientFields()...).
 		// Without this a missing or empty seed_brokers passes `trstream
@@ -155,6 +158,10 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 				Description("Which records of transactional producers to read. The default is franz-go's (and Kafka's, and Redpanda Connect's).").
 				LintRule(enumLintRule(riFieldIsolationLevel, isolationReadUncommitted, isolationReadCommitted)).
 				Default(isolationReadUncommitted).
+				Advanced(),
+			service.NewDurationField(riFieldTopicLagRefreshPeriod).
+				Description("How often the `redpanda_lag` gauge is also refreshed from the brokers' end offsets of the partitions this input reads, besides after each fetch: while the pipeline applies back pressure the input fetches nothing, and the gauge would stay where the last fetch left it as the lag grows. 0 refreshes it after fetches only. The default is Redpanda Connect's.").
+				Default("5s").
 				Advanced(),
 			service.NewStringField(riFieldRackID).
 				Description("A rack specifies where the client is physically located and changes fetch requests to consume from the closest replica as opposed to the leader replica.").
@@ -258,10 +265,14 @@ type redpandaReader struct {
 	period     time.Duration
 	yieldBytes int
 	limit      int // checkpoint_limit, 0 for none
+	lagPeriod  time.Duration
+	// readCommitted: the lag is counted to the last stable offset.
+	readCommitted bool
 
 	mu      sync.Mutex
 	client  *kgo.Client
 	parts   map[topicPartition]*checkpointer
+	fetched map[topicPartition]int64 // the next offset to fetch, per partition read
 	pending []pendingBatch
 	replays []pendingBatch     // nacked batches, yielded before pending ones
 	wake    context.CancelFunc // interrupts a wait: a replay, an ack under checkpoint_limit, a revocation
@@ -269,13 +280,16 @@ type redpandaReader struct {
 	closing    atomic.Bool
 	stopCommit chan struct{}
 	commitDone chan struct{}
+	stopLag    chan struct{}
+	lagDone    chan struct{}
 }
 
 func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*redpandaReader, error) {
 	r := &redpandaReader{
-		log:   mgr.Logger(),
-		lag:   mgr.Metrics().NewGauge("redpanda_lag", "topic", "partition"),
-		parts: map[topicPartition]*checkpointer{},
+		log:     mgr.Logger(),
+		lag:     mgr.Metrics().NewGauge("redpanda_lag", "topic", "partition"),
+		parts:   map[topicPartition]*checkpointer{},
+		fetched: map[topicPartition]int64{},
 	}
 
 	opts, err := clientOptsFromConfig(conf)
@@ -415,8 +429,15 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
 	case isolationReadCommitted:
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		r.readCommitted = true
 	default:
 		return nil, fmt.Errorf("field %s: unknown value %q, expected %s or %s", riFieldIsolationLevel, isolation, isolationReadUncommitted, isolationReadCommitted)
+	}
+	if r.lagPeriod, err = conf.FieldDuration(riFieldTopicLagRefreshPeriod); err != nil {
+		return nil, err
+	}
+	if r.lagPeriod < 0 {
+		return nil, fmt.Errorf("field %s: must not be negative", riFieldTopicLagRefreshPeriod)
 	}
 	yield, err := bytesField(conf, riFieldMaxYieldBatchBytes)
 	if err != nil {
@@ -609,7 +630,48 @@ func (r *redpandaReader) Connect(ctx context.Context) error {
 		r.commitDone = make(chan struct{})
 		go r.commitLoop(cl, r.stopCommit, r.commitDone)
 	}
+	if r.lagPeriod > 0 {
+		r.stopLag = make(chan struct{})
+		r.lagDone = make(chan struct{})
+		go r.lagLoop(cl, r.stopLag, r.lagDone)
+	}
 	return nil
+}
+
+// lagLoop sets the lag gauge of every partition read so far from the
+// brokers' end offsets, every topic_lag_refresh_period.
+func (r *redpandaReader) lagLoop(cl *kgo.Client, stop, done chan struct{}) {
+	adm := kadm.NewClient(cl)
+	list := adm.ListEndOffsets
+	if r.readCommitted {
+		list = adm.ListCommittedOffsets
+	}
+	every(r.lagPeriod, stop, done, func() {
+		r.mu.Lock()
+		topics := map[string]bool{}
+		for tp := range r.fetched {
+			topics[tp.topic] = true
+		}
+		r.mu.Unlock()
+		if len(topics) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.lagPeriod+10*time.Second)
+		ends, err := list(ctx, slices.Collect(maps.Keys(topics))...)
+		cancel()
+		if err != nil {
+			r.log.Debugf("refreshing the lag: %v", err)
+			return
+		}
+		r.mu.Lock()
+		ends.Each(func(o kadm.ListedOffset) {
+			// Only partitions still read here, from where they are now.
+			if next, ok := r.fetched[topicPartition{o.Topic, o.Partition}]; ok && o.Err == nil {
+				r.lag.Set(max(o.Offset-next, 0), o.Topic, strconv.Itoa(int(o.Partition)))
+			}
+		})
+		r.mu.Unlock()
+	})
 }
 
 func (r *redpandaReader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
@@ -778,6 +840,7 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 	}
 
 	last := p.Records[len(p.Records)-1]
+	r.fetched[tp] = last.Offset + 1
 	r.lag.Set(max(p.HighWatermark-last.Offset-1, 0), p.Topic, strconv.Itoa(int(p.Partition)))
 
 	// Values shared by every record of the partition are boxed once.
@@ -1010,8 +1073,20 @@ func (r *redpandaReader) commit(ctx context.Context, cl *kgo.Client, offsets map
 }
 
 func (r *redpandaReader) commitLoop(cl *kgo.Client, stop, done chan struct{}) {
+	every(r.period, stop, done, func() {
+		r.mu.Lock()
+		offsets, owners := r.marks(nil)
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), r.period*2+10*time.Second)
+		r.commit(ctx, cl, offsets, owners)
+		cancel()
+	})
+}
+
+// every runs fn every period until stop is closed, then closes done.
+func every(period time.Duration, stop, done chan struct{}, fn func()) {
 	defer close(done)
-	ticker := time.NewTicker(r.period)
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	for {
 		select {
@@ -1019,12 +1094,7 @@ func (r *redpandaReader) commitLoop(cl *kgo.Client, stop, done chan struct{}) {
 			return
 		case <-ticker.C:
 		}
-		r.mu.Lock()
-		offsets, owners := r.marks(nil)
-		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), r.period*2+10*time.Second)
-		r.commit(ctx, cl, offsets, owners)
-		cancel()
+		fn()
 	}
 }
 
@@ -1055,6 +1125,7 @@ func (r *redpandaReader) forget(tps map[string][]int32) {
 				r.lag.Set(0, topic, strconv.Itoa(int(p)))
 				delete(r.parts, tp)
 			}
+			delete(r.fetched, tp)
 		}
 	}
 	// A ReadBatch waiting under checkpoint_limit may only have batches of
@@ -1066,13 +1137,19 @@ func (r *redpandaReader) Close(ctx context.Context) error {
 	r.mu.Lock()
 	cl := r.client
 	stop, done := r.stopCommit, r.commitDone
+	stopLag, lagDone := r.stopLag, r.lagDone
 	r.client = nil
 	r.stopCommit, r.commitDone = nil, nil
+	r.stopLag, r.lagDone = nil, nil
 	r.mu.Unlock()
 	if cl == nil {
 		return nil
 	}
 	r.closing.Store(true)
+	if stopLag != nil {
+		close(stopLag)
+		<-lagDone
+	}
 
 	if stop != nil {
 		close(stop)
@@ -1103,6 +1180,7 @@ func (r *redpandaReader) Close(ctx context.Context) error {
 		r.lag.Set(0, tp.topic, strconv.Itoa(int(tp.partition)))
 	}
 	r.parts = map[topicPartition]*checkpointer{}
+	r.fetched = map[topicPartition]int64{}
 	r.pending, r.replays = nil, nil
 	r.mu.Unlock()
 	return nil
