@@ -47,8 +47,9 @@ func lakeCommand() *cli.Command {
 				Name:  "reset-offsets",
 				Usage: "Drop a topic's committed offsets, so its records land from the start of its log again",
 				Description: `For a topic that was deleted and created again, or a broker that lost its
-log: its offsets count from 0 again, and parquet_lake refuses records of a log
-that ends below the offsets the lake committed. Stop the lake's writers first
+log: its offsets count from 0 again, and parquet_lake refuses the records of a
+log that ends below the offsets the lake committed, or whose records below them
+are newer than any the lake committed there. Stop the lake's writers first
 (a running writer merges its own offsets back on its next commit). Prints the
 dropped offsets: topic partition next_offset.`,
 				Flags:  append(lakeOpenFlags(), &cli.StringFlag{Name: "topic", Required: true, Usage: "the topic whose offsets to drop"}),
