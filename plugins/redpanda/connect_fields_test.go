@@ -3,6 +3,7 @@ package redpanda
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,4 +179,55 @@ func TestLagRefreshedUnderBackPressure(t *testing.T) {
 		lag, _ := g.get("lagged", "0")
 		return lag == 25
 	}, 10*time.Second, 20*time.Millisecond, "the lag of 25 unread records")
+}
+
+// TestTimelyNacks: with timely_nacks_maximum_wait, a batch that is neither
+// acked nor nacked within it is nacked, so the input delivers it again (a
+// replay waiting behind the held first delivery is nacked in turn, so it
+// may come several times); without it, it is delivered once. Either way its
+// offset is committed once a delivery is acked.
+func TestTimelyNacks(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		conf    string
+		atLeast int
+		atMost  int
+	}{
+		{"on", "timely_nacks_maximum_wait: 200ms\n", 2, 100},
+		{"off", "", 1, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := newTestCluster(t)
+			tc.createTopic(t, "slow", 1)
+			tc.produceValues(t, "slow", 1, 10)
+			var mu sync.Mutex
+			deliveries := 0
+			release := make(chan struct{})
+			rs := startStream(t, fmt.Sprintf("redpanda:\n  seed_brokers: [ %s ]\n  topics: [ slow ]\n  consumer_group: timely\n  commit_period: 100ms\n  %s", tc.addr, tt.conf), nil, "",
+				func(ctx context.Context, b service.MessageBatch) error {
+					mu.Lock()
+					deliveries++
+					first := deliveries == 1
+					mu.Unlock()
+					if first {
+						// Held past the wait: the slow downstream.
+						select {
+						case <-release:
+						case <-ctx.Done():
+						}
+					}
+					return nil
+				})
+			// Held five times the limit: the nack is forced meanwhile, and
+			// the replay is delivered once the consumer is free.
+			time.Sleep(time.Second)
+			close(release)
+			waitFor(t, 10*time.Second, func() bool { return tc.committed(t, "timely", "slow")[0] == 1 }, "the record committed")
+			rs.stop(t)
+			mu.Lock()
+			defer mu.Unlock()
+			require.GreaterOrEqual(t, deliveries, tt.atLeast)
+			require.LessOrEqual(t, deliveries, tt.atMost)
+		})
+	}
 }

@@ -192,6 +192,7 @@ The gauge `+"`redpanda_lag`"+` (labels `+"`topic`"+`, `+"`partition`"+`) reports
 				Optional().
 				Advanced(),
 			service.NewAutoRetryNacksToggleField(),
+			service.NewForceTimelyNacksField(),
 		).
 		Example("Consumer group", "Consume two topics as a member of a consumer group, committing offsets every second.", `
 input:
@@ -223,7 +224,13 @@ func init() {
 			// the wrong message could be retried and a failed one acked
 			// (TestNackRedeliveryAcrossRestart caught it). Replaying the
 			// whole batch only costs duplicates.
-			return newRedpandaReaderFromConfig(conf, mgr)
+			r, err := newRedpandaReaderFromConfig(conf, mgr)
+			if err != nil {
+				return nil, err
+			}
+			// timely_nacks_maximum_wait: a batch not acked in time is
+			// nacked, and so replayed by the reader.
+			return service.ForceTimelyNacksBatched(conf, r)
 		})
 }
 
