@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,23 @@ func TestParseE2E(t *testing.T) {
 	cut := strings.Replace(log, "p50 1.166s, p99 1.855s, max 1.855s", "", 1)
 	if _, err := parseE2E(cut); err == nil {
 		t.Error("a run without its latency line parsed")
+	}
+}
+
+// TestDropFields: the redpanda rows' records are the generator's events
+// without card_fingerprint and merchant_category, still valid JSON with
+// every other field.
+func TestDropFields(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"transaction_id":"a","merchant_id":"mer-1","merchant_category":"5812","amount":1.5,"card_fingerprint":"c2e4","is_fraud":false}`: `{"transaction_id":"a","merchant_id":"mer-1","amount":1.5,"is_fraud":false}`,
+		`{"transaction_id":"b","counterparty_id":"acc-2","amount":3}`:                                                                     `{"transaction_id":"b","counterparty_id":"acc-2","amount":3}`,
+	} {
+		got := dropFields.ReplaceAllString(in, "")
+		if got != want {
+			t.Errorf("dropFields(%s) = %s, want %s", in, got, want)
+		}
+		if !json.Valid([]byte(got)) {
+			t.Errorf("not JSON: %s", got)
+		}
 	}
 }
