@@ -40,11 +40,7 @@ func (o Offsets) Next(topic string, partition int32) (int64, bool) {
 // Set records next as the next offset of topic/partition if it is higher
 // than what o holds.
 func (o Offsets) Set(topic string, partition int32, next int64) {
-	m := o[topic]
-	if m == nil {
-		m = map[int32]int64{}
-		o[topic] = m
-	}
+	m := o.topic(topic)
 	if cur, ok := m[partition]; !ok || next > cur {
 		m[partition] = next
 	}
@@ -70,12 +66,17 @@ func (o Offsets) checkLogEnds(ends []logEnd) error {
 
 // put sets topic/partition to v, higher or lower.
 func (o Offsets) put(topic string, partition int32, v int64) {
+	o.topic(topic)[partition] = v
+}
+
+// topic returns topic's partitions, adding an empty map if it has none.
+func (o Offsets) topic(topic string) map[int32]int64 {
 	m := o[topic]
 	if m == nil {
 		m = map[int32]int64{}
 		o[topic] = m
 	}
-	m[partition] = v
+	return m
 }
 
 // remove drops topic/partition.
@@ -85,11 +86,7 @@ func (o Offsets) remove(topic string, partition int32) {
 
 // lower records offset for the partition if it is the lowest seen.
 func (o Offsets) lower(topic string, partition int32, offset int64) {
-	m := o[topic]
-	if m == nil {
-		m = map[int32]int64{}
-		o[topic] = m
-	}
+	m := o.topic(topic)
 	if cur, ok := m[partition]; !ok || offset < cur {
 		m[partition] = offset
 	}

@@ -327,13 +327,6 @@ func (t *Table) Snapshots(ctx context.Context) ([]Snapshot, error) {
 	return out, nil
 }
 
-// offsetsOf returns the offsets of the newest snapshot in tbl's current
-// ancestry that carries them.
-func offsetsOf(tbl *table.Table) (Offsets, error) {
-	offs, _, err := positionsOf(tbl)
-	return offs, err
-}
-
 // positionsOf returns the offsets of the newest snapshot in tbl's current
 // ancestry that carries them, and the max timestamps of that same snapshot
 // (PropMaxTimestamps): none when it has them not (written before they were
@@ -370,11 +363,8 @@ func (t *Table) positions(ctx context.Context) (offsets, maxTS Offsets, err erro
 
 // Offsets returns the Kafka offsets committed with the current snapshot.
 func (t *Table) Offsets(ctx context.Context) (Offsets, error) {
-	tbl, err := t.reload(t.ctx(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return offsetsOf(tbl)
+	offs, _, err := t.positions(ctx)
+	return offs, err
 }
 
 // icebergFile builds the manifest entry of a file written by this package,
