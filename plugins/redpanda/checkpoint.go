@@ -26,6 +26,10 @@ type checkpointer struct {
 	// committed is the last mark successfully committed to the broker.
 	committed int64
 
+	// tracked is the offset after the last tracked batch: where the
+	// partition's next fetch starts.
+	tracked int64
+
 	// inFlight counts the messages of yielded batches not acked yet (a
 	// nacked batch waiting to be replayed still counts), for
 	// checkpoint_limit.
@@ -52,8 +56,16 @@ func (c *checkpointer) Track(last int64, epoch int32, n int) *checkpoint {
 	cp := &checkpoint{last: last, epoch: epoch, n: n}
 	c.mu.Lock()
 	c.pending = append(c.pending, cp)
+	c.tracked = last + 1
 	c.mu.Unlock()
 	return cp
+}
+
+// Tracked returns the offset after the last tracked batch.
+func (c *checkpointer) Tracked() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tracked
 }
 
 // Ack marks a tracked batch done and advances the mark over every leading

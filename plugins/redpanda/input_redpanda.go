@@ -279,7 +279,6 @@ type redpandaReader struct {
 	mu      sync.Mutex
 	client  *kgo.Client
 	parts   map[topicPartition]*checkpointer
-	fetched map[topicPartition]int64 // the next offset to fetch, per partition read
 	pending []pendingBatch
 	replays []pendingBatch     // nacked batches, yielded before pending ones
 	wake    context.CancelFunc // interrupts a wait: a replay, an ack under checkpoint_limit, a revocation
@@ -293,10 +292,9 @@ type redpandaReader struct {
 
 func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*redpandaReader, error) {
 	r := &redpandaReader{
-		log:     mgr.Logger(),
-		lag:     mgr.Metrics().NewGauge("redpanda_lag", "topic", "partition"),
-		parts:   map[topicPartition]*checkpointer{},
-		fetched: map[topicPartition]int64{},
+		log:   mgr.Logger(),
+		lag:   mgr.Metrics().NewGauge("redpanda_lag", "topic", "partition"),
+		parts: map[topicPartition]*checkpointer{},
 	}
 
 	opts, err := clientOptsFromConfig(conf)
@@ -656,7 +654,7 @@ func (r *redpandaReader) lagLoop(cl *kgo.Client, stop, done chan struct{}) {
 	every(r.lagPeriod, stop, done, func() {
 		r.mu.Lock()
 		topics := map[string]bool{}
-		for tp := range r.fetched {
+		for tp := range r.parts {
 			topics[tp.topic] = true
 		}
 		r.mu.Unlock()
@@ -673,8 +671,8 @@ func (r *redpandaReader) lagLoop(cl *kgo.Client, stop, done chan struct{}) {
 		r.mu.Lock()
 		ends.Each(func(o kadm.ListedOffset) {
 			// Only partitions still read here, from where they are now.
-			if next, ok := r.fetched[topicPartition{o.Topic, o.Partition}]; ok && o.Err == nil {
-				r.lag.Set(max(o.Offset-next, 0), o.Topic, strconv.Itoa(int(o.Partition)))
+			if cp, ok := r.parts[topicPartition{o.Topic, o.Partition}]; ok && o.Err == nil {
+				r.lag.Set(max(o.Offset-cp.Tracked(), 0), o.Topic, strconv.Itoa(int(o.Partition)))
 			}
 		})
 		r.mu.Unlock()
@@ -847,7 +845,6 @@ func (r *redpandaReader) enqueue(p kgo.FetchTopicPartition) {
 	}
 
 	last := p.Records[len(p.Records)-1]
-	r.fetched[tp] = last.Offset + 1
 	r.lag.Set(max(p.HighWatermark-last.Offset-1, 0), p.Topic, strconv.Itoa(int(p.Partition)))
 
 	// Values shared by every record of the partition are boxed once.
@@ -1132,7 +1129,6 @@ func (r *redpandaReader) forget(tps map[string][]int32) {
 				r.lag.Set(0, topic, strconv.Itoa(int(p)))
 				delete(r.parts, tp)
 			}
-			delete(r.fetched, tp)
 		}
 	}
 	// A ReadBatch waiting under checkpoint_limit may only have batches of
@@ -1187,7 +1183,6 @@ func (r *redpandaReader) Close(ctx context.Context) error {
 		r.lag.Set(0, tp.topic, strconv.Itoa(int(tp.partition)))
 	}
 	r.parts = map[topicPartition]*checkpointer{}
-	r.fetched = map[topicPartition]int64{}
 	r.pending, r.replays = nil, nil
 	r.mu.Unlock()
 	return nil
