@@ -335,12 +335,8 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	if len(exclude) > 0 && len(include) == 0 && !regex {
 		return nil, fmt.Errorf("field %s requires field %s (or field %s)", riFieldRegexpTopicsExclude, riFieldRegexpTopicsInclude, riFieldRegexpTopics)
 	}
-	for field, patterns := range map[string][]string{riFieldRegexpTopicsInclude: include, riFieldRegexpTopicsExclude: exclude} {
-		for _, p := range patterns {
-			if _, err := regexp.Compile(p); err != nil {
-				return nil, fmt.Errorf("field %s: invalid regular expression %q: %w", field, p, err)
-			}
-		}
+	if err := checkPatterns(riFieldRegexpTopicsExclude, exclude); err != nil {
+		return nil, err
 	}
 
 	startStr, err := conf.FieldString(riFieldStartOffset)
@@ -386,10 +382,12 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 		opts = append(opts, kgo.ConsumePartitions(partitions))
 	}
 	if regex {
-		for _, t := range topics {
-			if _, err := regexp.Compile(t); err != nil {
-				return nil, fmt.Errorf("field %s: invalid regular expression %q: %w", riFieldTopics, t, err)
-			}
+		field := riFieldTopics
+		if len(include) > 0 {
+			field = riFieldRegexpTopicsInclude
+		}
+		if err := checkPatterns(field, topics); err != nil {
+			return nil, err
 		}
 		opts = append(opts, kgo.ConsumeRegex())
 	}
@@ -516,6 +514,17 @@ func newRedpandaReaderFromConfig(conf *service.ParsedConfig, mgr *service.Resour
 	}
 	r.opts = append(opts, kgo.WithPools(&recordPool{}))
 	return r, nil
+}
+
+// checkPatterns fails on the first of a field's topic patterns that is not a
+// valid regular expression.
+func checkPatterns(field string, patterns []string) error {
+	for _, p := range patterns {
+		if _, err := regexp.Compile(p); err != nil {
+			return fmt.Errorf("field %s: invalid regular expression %q: %w", field, p, err)
+		}
+	}
+	return nil
 }
 
 // optionalStringList reads a list field that may be absent.
