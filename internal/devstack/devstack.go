@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trstream/trstream/internal/every"
 	"github.com/trstream/trstream/internal/topics"
 )
 
@@ -203,16 +204,7 @@ func prefixLines(w io.Writer, name string, r io.Reader) {
 // retain applies the topics' retention every interval, as a Kafka broker
 // does: without it the log of a long dev run would only grow.
 func (s *Stack) retain(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.Cluster.ApplyRetention()
-		}
-	}
+	every.Run(interval, s.stop, s.Cluster.ApplyRetention)
 }
 
 // Failed delivers the first child that exits with an error.

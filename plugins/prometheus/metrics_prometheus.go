@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/trstream/trstream/internal/every"
 )
 
 // Name is the name the exporter is registered under.
@@ -367,18 +369,11 @@ func newExporter(c exporterConfig, log *service.Logger) (*Exporter, error) {
 // pipeline.
 func (e *Exporter) pushLoop() {
 	defer e.pushLoopWG.Done()
-	tick := time.NewTicker(e.conf.push.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-e.stopPush:
-			return
-		case <-tick.C:
-			if err := e.pusher.Push(); err != nil {
-				e.warnf("pushing metrics to %s: %v", e.conf.push.url, err)
-			}
+	every.Run(e.conf.push.interval, e.stopPush, func() {
+		if err := e.pusher.Push(); err != nil {
+			e.warnf("pushing metrics to %s: %v", e.conf.push.url, err)
 		}
-	}
+	})
 }
 
 // Registry returns the private registry of the exporter (useful in tests and

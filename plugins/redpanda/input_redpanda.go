@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/trstream/trstream/internal/every"
 )
 
 const (
@@ -660,7 +662,8 @@ func (r *redpandaReader) lagLoop(cl *kgo.Client, stop, done chan struct{}) {
 	if r.readCommitted {
 		list = adm.ListCommittedOffsets
 	}
-	every(r.lagPeriod, stop, done, func() {
+	defer close(done)
+	every.Run(r.lagPeriod, stop, func() {
 		r.mu.Lock()
 		topics := map[string]bool{}
 		for tp := range r.parts {
@@ -1086,7 +1089,8 @@ func (r *redpandaReader) commit(ctx context.Context, cl *kgo.Client, offsets map
 }
 
 func (r *redpandaReader) commitLoop(cl *kgo.Client, stop, done chan struct{}) {
-	every(r.period, stop, done, func() {
+	defer close(done)
+	every.Run(r.period, stop, func() {
 		r.mu.Lock()
 		offsets, owners := r.marks(nil)
 		r.mu.Unlock()
@@ -1094,21 +1098,6 @@ func (r *redpandaReader) commitLoop(cl *kgo.Client, stop, done chan struct{}) {
 		r.commit(ctx, cl, offsets, owners)
 		cancel()
 	})
-}
-
-// every runs fn every period until stop is closed, then closes done.
-func every(period time.Duration, stop, done chan struct{}, fn func()) {
-	defer close(done)
-	ticker := time.NewTicker(period)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ticker.C:
-		}
-		fn()
-	}
 }
 
 // onRevoked commits what was acked for the revoked partitions and forgets
