@@ -117,7 +117,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	if o.failed != nil {
 		return nil, o.failed
 	}
-	if err := o.skip.checkLogEnds(d.ends); err != nil {
+	if err := o.skip.checkLogEnds(d.ends, o.lateFrom); err != nil {
 		return nil, err // Benthos logs it with each retry
 	}
 	if err := o.checkReplays(d); err != nil {
@@ -134,6 +134,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		partition int32
 		skip      int64
 		skipping  bool
+		lateFrom  int64 // below skip, ids decide from here up (late.go)
 		lo, hi    int64
 		maxTS     int64
 		any       bool
@@ -150,20 +151,29 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 	}
 	for i := range d.items {
 		it := &d.items[i]
+		late := false
 		if it.kafka {
 			if it.topic != run.topic || it.partition != run.partition {
 				endRun()
 				run.topic, run.partition = it.topic, it.partition
 				run.skip, run.skipping = o.skip.Next(it.topic, it.partition)
+				run.lateFrom = o.lateFromOf(it.topic, it.partition, run.skip)
 			}
+			// claim is what the row holds the partition's offset to for
+			// fencing: its own offset, or for a late row the committed
+			// offset its id was checked at.
+			claim := it.offset
 			if run.skipping && it.offset < run.skip {
-				o.m.skipped.Incr(1)
-				continue
+				if it.offset < run.lateFrom {
+					o.m.skipped.Incr(1)
+					continue
+				}
+				late, claim = true, run.skip
 			}
 			if !run.any {
-				run.lo, run.hi, run.maxTS, run.any = it.offset, it.offset, it.ts, true
+				run.lo, run.hi, run.maxTS, run.any = claim, it.offset, it.ts, true
 			} else {
-				run.lo, run.hi, run.maxTS = min(run.lo, it.offset), max(run.hi, it.offset), max(run.maxTS, it.ts)
+				run.lo, run.hi, run.maxTS = min(run.lo, claim), max(run.hi, it.offset), max(run.maxTS, it.ts)
 			}
 			// The offset only counts once this generation commits.
 			wait = true
@@ -175,8 +185,15 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 			switch o.ids.claim(it.key, g.seq) {
 			case idNew:
 				g.keys = append(g.keys, it.key)
+				if late {
+					o.m.late.Incr(1)
+				}
 			case idCommitted:
-				o.m.dups.Incr(1)
+				if late {
+					o.m.skipped.Incr(1) // a replay, told by its id
+				} else {
+					o.m.dups.Incr(1)
+				}
 				continue
 			default:
 				// Pending: ack once it is committed, which is no later
@@ -319,6 +336,7 @@ func (o *lakeOutput) commit(g *gen) {
 	start := time.Now()
 	var wrote time.Duration
 	var files []DataFile
+	var base Offsets // the table's offsets under g's snapshot
 	backoff := 100 * time.Millisecond
 	for err == nil {
 		if files == nil && g.rows > 0 {
@@ -326,7 +344,7 @@ func (o *lakeOutput) commit(g *gen) {
 		}
 		wrote = time.Since(start)
 		if err == nil {
-			err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.maxTS, g.floor, barrier)
+			base, err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.maxTS, g.floor, barrier)
 		}
 		if err == nil || o.ctx.Err() != nil || errors.As(err, new(*FencedError)) {
 			break
@@ -371,10 +389,10 @@ func (o *lakeOutput) commit(g *gen) {
 	// The ids other writers of the group landed meanwhile: an event of a
 	// partition that a rebalance moves here may come again.
 	var foreign []idKey
+	var ferr error
 	if err == nil || fenced != nil {
-		var ferr error
 		if foreign, ferr = o.tbl.ForeignIDs(o.ctx); ferr != nil {
-			o.log.Warnf("parquet_lake: ids of other writers not read: %v", ferr)
+			o.log.Warnf("parquet_lake: ids of other writers not read, so replays below offsets %v are skipped by offset alone: %v", tableOffs, ferr)
 		}
 	}
 
@@ -397,6 +415,16 @@ func (o *lakeOutput) commit(g *gen) {
 		o.ids.complete(g.seq, len(g.keys))
 		for _, k := range foreign {
 			o.ids.addCommitted(k)
+		}
+		if o.cfg.dedupeWindow > 0 {
+			if err == nil {
+				o.open.floor.keepClaims(base, tableOffs)
+			}
+			o.floors.completed(g.seq, tableOffs)
+			if ferr != nil {
+				o.floors.distrust(tableOffs)
+			}
+			o.lateFrom = o.floors.floor(o.ids.floor)
 		}
 	} else if o.failed == nil {
 		o.failed = err
@@ -447,7 +475,8 @@ func (o *lakeOutput) raiseSkip(offs, maxTS Offsets) {
 // start, and skipping it as replays would lose it. Refused, it stays in the
 // topic, unacknowledged, until an operator resets the lake's offsets.
 // Partitions without a max timestamp (a lake from before they were kept,
-// records without timestamps) are not checked.
+// records without timestamps) are not checked, nor records from lateFrom
+// up, where ids tell a replay from a record never landed (late.go).
 //
 // A partition found so stays refused, every record of it, until the
 // process ends: the records of that log above the committed offset would
@@ -457,7 +486,7 @@ func (o *lakeOutput) raiseSkip(offs, maxTS Offsets) {
 // (nothing of it was acknowledged), and its first records are refused anew.
 func (o *lakeOutput) checkReplays(d *decoded) error {
 	topic, partition := "", int32(-1)
-	var next, maxTS int64
+	var next, maxTS, lateFrom int64
 	checked := false
 	for i := range d.items {
 		it := &d.items[i]
@@ -473,8 +502,9 @@ func (o *lakeOutput) checkReplays(d *decoded) error {
 			next, okN = o.skip.Next(topic, partition)
 			maxTS, okT = o.maxTS.Next(topic, partition)
 			checked = okN && okT
+			lateFrom = o.lateFromOf(topic, partition, next)
 		}
-		if checked && it.ts >= 0 && it.offset < next && it.ts > maxTS {
+		if checked && it.ts >= 0 && it.offset < min(next, lateFrom) && it.ts > maxTS {
 			err := fmt.Errorf("parquet_lake: %s/%d: the record at offset %d, below the lake's committed offset %d, has timestamp %s, newer than every record the lake committed from that partition (up to %s): it comes from another log of that name, so the topic was recreated or the broker lost its log; refusing this partition's records rather than skipping them as already landed (to land this log from its start, stop the lake's writers and run: trstream lake reset-offsets --topic %s)",
 				topic, partition, it.offset, next, time.UnixMilli(it.ts).UTC().Format(time.RFC3339Nano), time.UnixMilli(maxTS).UTC().Format(time.RFC3339Nano), topic)
 			if o.foreign == nil {

@@ -109,10 +109,10 @@ func TestRecentIDsNewestLast(t *testing.T) {
 	runStream(t, rows[:100], "", 0, lakeOutYAML(dir, ""))
 	runStream(t, rows[100:], "", 0, lakeOutYAML(dir, ""))
 	tbl := openLake(t, dir, S3Options{})
-	all, err := tbl.RecentIDs(context.Background(), 1_000)
+	all, _, err := tbl.RecentIDs(context.Background(), 1_000)
 	require.NoError(t, err)
 	require.Len(t, all, 200)
-	newest, err := tbl.RecentIDs(context.Background(), 50)
+	newest, _, err := tbl.RecentIDs(context.Background(), 50)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(newest), 50)
 	last := map[idKey]bool{}
@@ -137,6 +137,45 @@ func TestRecentIDsNewestLast(t *testing.T) {
 	}
 	for _, r := range rows[:100] {
 		assert.Equal(t, idNew, w.state(keyOf(r.TransactionID)), "an id of the older run outlived a full window")
+	}
+}
+
+// TestRecentIDsFloor: RecentIDs says how far back its ids reach, per
+// partition: the offsets of the newest snapshot it did not read (where the
+// window was full, or where a file could no longer be read), none when it
+// read the whole history.
+func TestRecentIDsFloor(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		n         int
+		lose      int // a snapshot (1..3) whose file is gone; 0: none
+		wantIDs   int
+		wantFloor Offsets
+	}{
+		{"whole history", 1000, 0, 30, Offsets{}},
+		{"two snapshots fill it", 15, 0, 20, Offsets{"tx": {0: 10}}},
+		{"the newest fills it", 5, 0, 10, Offsets{"tx": {0: 20}}},
+		{"a file gone", 1000, 2, 10, Offsets{"tx": {0: 20}}},
+		{"the newest file gone", 1000, 3, 0, Offsets{"tx": {0: 30}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl := openLake(t, t.TempDir(), S3Options{})
+			for i := 1; i <= 3; i++ {
+				files, err := tbl.WriteFiles(ctx, testRows(fmt.Sprint("floor", i), 10, 1), WriteOptions{})
+				require.NoError(t, err)
+				require.NoError(t, tbl.Append(ctx, files, Offsets{"tx": {0: int64(10 * i)}}))
+				if i == tc.lose {
+					rel, ok := tbl.Location().Rel(files[0].Path)
+					require.True(t, ok)
+					require.NoError(t, tbl.Storage().Delete(ctx, rel))
+				}
+			}
+			ids, floor, err := tbl.RecentIDs(ctx, tc.n)
+			require.NoError(t, err)
+			assert.Len(t, ids, tc.wantIDs)
+			assert.Equal(t, tc.wantFloor, floor)
+		})
 	}
 }
 
@@ -169,7 +208,7 @@ func TestForeignIDs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, got, "before RecentIDs")
 	first := appendRows(b, "b1", 10)
-	recent, err := a.RecentIDs(ctx, 1000)
+	recent, _, err := a.RecentIDs(ctx, 1000)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, want(first), recent)
 
@@ -293,12 +332,12 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 
 	fa, err := a.WriteFiles(ctx, testRows("fa", 20, 1), WriteOptions{})
 	require.NoError(t, err)
-	require.NoError(t, a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, nil, Offsets{"tx": {0: 0}}, nil))
+	require.NoError(t, errOnly(a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, nil, Offsets{"tx": {0: 0}}, nil)))
 
 	// b read partition 0 from offset 40 before a's commit landed.
 	fb, err := b.WriteFiles(ctx, testRows("fb", 10, 1), WriteOptions{})
 	require.NoError(t, err)
-	err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, nil, Offsets{"tx": {0: 40}}, nil)
+	_, err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, nil, Offsets{"tx": {0: 40}}, nil)
 	var fenced *FencedError
 	require.ErrorAs(t, err, &fenced)
 	assert.Equal(t, int64(100), fenced.Committed)
@@ -306,7 +345,7 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 	assert.Equal(t, sorted(ids(testRows("fa", 20, 1))), fileIDs(t, a))
 
 	// From the committed offset on, and on other partitions, b commits.
-	require.NoError(t, b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, nil, Offsets{"tx": {0: 100, 1: 0}}, nil))
+	require.NoError(t, errOnly(b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, nil, Offsets{"tx": {0: 100, 1: 0}}, nil)))
 	offs, err := a.Offsets(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, Offsets{"tx": {0: 120, 1: 5}}, offs)
@@ -337,7 +376,7 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	landB := func(lo, hi int) error {
 		files, err := b.WriteFiles(ctx, rows[lo:hi], WriteOptions{})
 		require.NoError(t, err)
-		return b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, nil, Offsets{"tx": {0: int64(lo)}}, nil)
+		return errOnly(b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, nil, Offsets{"tx": {0: int64(lo)}}, nil))
 	}
 
 	require.NoError(t, produce(ctx, batchOf(0, 10)))
@@ -357,15 +396,19 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	assert.Equal(t, sorted(ids(rows)), fileIDs(t, b))
 }
 
-// TestParquetLakeRefusesLogBelowCommitted: a message below the committed
-// offset is a replay, and is skipped, only while its partition's log
-// reaches the committed offset (kafka_lag says where the log ends). A log
-// that ends below it is another log (the topic was recreated, or the broker
-// lost it, as an in-memory broker does on restart): its records are
-// refused, not skipped, and none of them lands.
+// TestParquetLakeRefusesLogBelowCommitted: below a partition's committed
+// offset, as far back as the id window reaches (late.go), ids tell a
+// replay (skipped) from a record never landed (it lands, wherever it comes
+// from: a late batch, or another log of the topic's name). Further back,
+// offsets decide: a message there is a replay, and is skipped, only while
+// its partition's log reaches the committed offset (kafka_lag says where
+// the log ends). A log that ends below it is another log (the topic was
+// recreated, or the broker lost it, as an in-memory broker does on
+// restart): its records are refused, not skipped, and none of them lands.
 func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
 	rows := testRows("reset", 30, 1)
-	// message i of the batch is rows[i] at offset first+i of a log
+	other := testRows("other", 5, 1) // on partition 1, to move a small window on
+	// message i of the batch is rs[i] at offset first+i of a log
 	// ending at logEnd.
 	batchOf := func(rs []txn.Transaction, first, logEnd int64) service.MessageBatch {
 		var b service.MessageBatch
@@ -379,21 +422,36 @@ func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		batch   service.MessageBatch
+		passed  bool // the id window has moved past offset 20
 		refused bool
-		ids     []string // in the lake afterwards
+		ids     []string // in the lake afterwards, besides other's
 	}{
-		{"replay of the same log", batchOf(rows[:20], 0, 20), false, ids(rows[:20])},
-		{"replay and new records", batchOf(rows[:30], 0, 30), false, ids(rows[:30])},
-		{"log ends at the committed offset", batchOf(rows[20:25], 15, 20), false, ids(rows[:20])},
-		{"log ends below it", batchOf(rows[20:30], 0, 10), true, ids(rows[:20])},
-		{"log ends one below it", batchOf(rows[20:30], 9, 19), true, ids(rows[:20])},
+		{"replay of the same log", batchOf(rows[:20], 0, 20), false, false, ids(rows[:20])},
+		{"replay and new records", batchOf(rows[:30], 0, 30), false, false, ids(rows[:30])},
+		{"new records at committed offsets, in the window", batchOf(rows[20:25], 15, 20), false, false, ids(rows[:25])},
+		{"log ends below it, in the window", batchOf(rows[20:30], 0, 10), false, false, ids(rows[:30])},
+		{"replay of the same log, window passed", batchOf(rows[:20], 0, 20), true, false, ids(rows[:20])},
+		{"replay and new records, window passed", batchOf(rows[:30], 0, 30), true, false, ids(rows[:30])},
+		{"log ends at the committed offset, window passed", batchOf(rows[20:25], 15, 20), true, false, ids(rows[:20])},
+		{"log ends below it, window passed", batchOf(rows[20:30], 0, 10), true, true, ids(rows[:20])},
+		{"log ends one below it, window passed", batchOf(rows[20:30], 9, 19), true, true, ids(rows[:20])},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			produce, stop := producerStream(t, nil, toLake(dir))
+			// A window of one id holds only the newest generation.
+			produce, stop := producerStream(t, nil, func(sb *service.StreamBuilder) error {
+				return sb.AddOutputYAML(lakeOutYAML(dir, "  dedupe_window: 1\n"))
+			})
 			require.NoError(t, produce(ctx, batchOf(rows[:20], 0, 20)))
+			if tc.passed {
+				var b service.MessageBatch
+				for i := range other {
+					b = append(b, kafkaMessage(&other[i], "tx", 1, int64(i)))
+				}
+				require.NoError(t, produce(ctx, b))
+			}
 			err := produce(ctx, tc.batch)
 			if tc.refused {
 				require.Error(t, err)
@@ -403,10 +461,19 @@ func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
 			}
 			require.NoError(t, stop())
 			tbl := openLake(t, dir, S3Options{})
-			assert.Equal(t, sorted(tc.ids), fileIDs(t, tbl))
+			want := tc.ids
+			if tc.passed {
+				want = append(ids(other), want...)
+			}
+			assert.Equal(t, sorted(want), fileIDs(t, tbl))
 			offs, err := tbl.Offsets(ctx)
 			require.NoError(t, err)
-			assert.Equal(t, int64(len(tc.ids)), offs["tx"][0], "next offset")
+			next := int64(20)
+			if !tc.refused {
+				last, _ := metaInt(tc.batch[len(tc.batch)-1], "kafka_offset")
+				next = max(next, last+1)
+			}
+			assert.Equal(t, next, offs["tx"][0], "next offset")
 		})
 	}
 }

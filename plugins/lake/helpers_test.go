@@ -89,3 +89,6 @@ func kafkaMessage(row *txn.Transaction, topic string, partition int32, offset in
 	m.MetaSetMut("kafka_offset", offset)
 	return m
 }
+
+// errOnly drops appendFenced's base offsets.
+func errOnly(_ Offsets, err error) error { return err }

@@ -49,6 +49,7 @@ const (
 	MetricBufferedBytes  = "lake_buffered_bytes"
 	MetricSkipped        = "lake_skipped_committed_total"
 	MetricDuplicates     = "lake_skipped_duplicate_total"
+	MetricLate           = "lake_late_landed_total"
 	// MetricFenced counts generations not committed because another writer
 	// of the consumer group already landed their partitions (a rebalance).
 	MetricFenced = "lake_fenced_commits_total"
@@ -72,7 +73,7 @@ The Parquet files come from trstream's own encoder for the transaction schema (d
 
 A batch is acknowledged only once the snapshot holding its rows is committed, so consumer offsets never advance past data that is not durable. Many batches wait for the same commit: keep `+"`max_in_flight`"+` high (default 64) so the input keeps flowing while a commit is in progress.
 
-Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and messages below the offset committed by an earlier run (or by another writer of the same table) are skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). That holds for the log the lake read: a log that ends below the committed offset (as `+"`kafka_lag`"+` tells), or one whose records below it are newer (`+"`kafka_timestamp_ms`"+`) than any the lake committed there (the snapshot keeps the newest per partition), is another log of that name (the topic was deleted and created again, or the broker lost its log, as an in-memory broker does on restart), so its partition's records are refused with an error naming the partition, never skipped, and stay in the topic until an operator resets the topic's offsets in the lake (`+"`trstream lake reset-offsets --topic T`"+`, with the lake's writers stopped) or restores the log. Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, and after each commit with the ids other writers of the table appended meanwhile, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window.
+Messages carrying `+"`kafka_topic`, `kafka_partition` and `kafka_offset`"+` metadata are deduplicated by offset: the snapshot summary records, per topic partition, the next offset to consume, and a message below the offset committed by an earlier run (or by another writer of the same table) is a replay, skipped and acknowledged (metric `+"`"+MetricSkipped+"`"+`). Benthos does not keep a partition's batches in order (processor threads, `+"`max_in_flight`"+`, replayed nacks), so a batch can also arrive after a later one committed the offset past it, never landed: below the committed offset, as far back as the id window (below) reaches, the output tells the two apart by `+"`transaction_id`"+`, skipping an id it holds and landing any other (metric `+"`"+MetricLate+"`"+`). Further back, offsets alone decide, for the log the lake read: a log that ends below the committed offset (as `+"`kafka_lag`"+` tells), or one whose records below it are newer (`+"`kafka_timestamp_ms`"+`) than any the lake committed there (the snapshot keeps the newest per partition), is another log of that name (the topic was deleted and created again, or the broker lost its log, as an in-memory broker does on restart), so its partition's records are refused with an error naming the partition, never skipped, and stay in the topic until an operator resets the topic's offsets in the lake (`+"`trstream lake reset-offsets --topic T`"+`, with the lake's writers stopped) or restores the log; within the window such a log's records simply land. Every message, with or without Kafka metadata, is also deduplicated by `+"`transaction_id`"+` within the last `+"`dedupe_window`"+` ids, since at-least-once producers write the same event at two offsets; on start the window is filled with the ids of the newest committed files, and after each commit with the ids other writers of the table appended meanwhile, so this holds across restarts and rebalances too; compaction removes any duplicate older than the window. With `+"`dedupe_window: 0`"+` offsets alone decide, and a late batch below the committed offset is skipped.
 
 Files that were written but never committed (a crash between the two) are invisible to the table; `+"`trstream lake`"+` tooling and `+"`CleanOrphans`"+` delete them.
 
@@ -267,9 +268,9 @@ func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
 }
 
 type lakeMetrics struct {
-	rows, bytes, files, commits, skipped, dups, fenced *service.MetricCounter
-	commitTime                                         *service.MetricTimer
-	openParts, buffered                                *service.MetricGauge
+	rows, bytes, files, commits, skipped, dups, late, fenced *service.MetricCounter
+	commitTime                                               *service.MetricTimer
+	openParts, buffered                                      *service.MetricGauge
 }
 
 // lakeOutput is the parquet_lake output. See committer.go for the group
@@ -294,6 +295,8 @@ type lakeOutput struct {
 	ids      *idSet                   // committed and pending transaction ids
 	genSeq   uint32                   // the last generation's number
 	holes    holes                    // offsets of fenced rows not landed yet
+	floors   idFloors                 // how far back the id window reaches (late.go)
+	lateFrom Offsets                  // below skip, ids decide from these offsets up; nil: nowhere
 
 	wake     chan struct{}
 	closing  chan struct{}
@@ -318,6 +321,7 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 			commits:    m.NewCounter(MetricCommits),
 			skipped:    m.NewCounter(MetricSkipped),
 			dups:       m.NewCounter(MetricDuplicates),
+			late:       m.NewCounter(MetricLate),
 			fenced:     m.NewCounter(MetricFenced),
 			commitTime: m.NewTimer(MetricCommitSeconds),
 			openParts:  m.NewGauge(MetricOpenPartitions),
@@ -326,7 +330,7 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 	}
 	// Counters that may stay at zero are still exported from the start, so
 	// dashboards and alerts see 0 rather than no series.
-	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups, o.m.fenced} {
+	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups, o.m.late, o.m.fenced} {
 		c.Incr(0)
 	}
 	o.cond = sync.NewCond(&o.mu)
@@ -360,12 +364,19 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 	o.genSeq = firstGenSeq
 	// Warm the id window from the newest committed rows, so an event
 	// produced again across this restart (or a rebalance) still lands once.
-	if recent, err := tbl.RecentIDs(ctx, o.cfg.dedupeWindow); err != nil {
+	recent, floor, err := tbl.RecentIDs(ctx, o.cfg.dedupeWindow)
+	if err != nil {
 		o.log.Warnf("parquet_lake: id window starts empty: %v", err)
-	} else {
-		for _, k := range recent {
-			o.ids.addCommitted(k)
-		}
+		floor = offs
+	}
+	for _, k := range recent {
+		o.ids.addCommitted(k)
+	}
+	if o.cfg.dedupeWindow > 0 {
+		// RecentIDs may have loaded a newer table than offs.
+		loaded, _ := tbl.lastPositions()
+		o.floors = newIDFloors(floor, offs.Merge(loaded))
+		o.lateFrom = o.floors.floor(o.ids.floor)
 	}
 	o.open = o.newGenLocked(nil)
 	o.wake = make(chan struct{}, 1)
@@ -460,6 +471,7 @@ func kafkaOf(m *service.Message) (k kafkaMeta) {
 type logEnd struct {
 	topic     string
 	partition int32
+	first     int64 // the run's first offset
 	end       int64
 }
 
@@ -474,7 +486,7 @@ func (d *decoded) noteLogEnd(m *service.Message, k kafkaMeta) {
 		return
 	}
 	if lag, ok := metaInt(m, "kafka_lag"); ok && lag >= 0 {
-		d.ends = append(d.ends, logEnd{k.topic, k.partition, k.offset + lag + 1})
+		d.ends = append(d.ends, logEnd{k.topic, k.partition, k.offset, k.offset + lag + 1})
 	}
 }
 

@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/apache/iceberg-go"
@@ -18,25 +19,43 @@ const maxWarmSnapshots = 500
 // current history, until at least n ids, maxWarmSnapshots snapshots or the
 // start of the history. A writer warms its id window with them on start, so
 // an event produced again across its restart still lands once. Compaction
-// snapshots add no new ids and are passed over; a file that can no longer
-// be read (replaced, then expired) is skipped, as warming is best effort and
-// compaction removes what it misses.
-func (t *Table) RecentIDs(ctx context.Context, n int) ([]idKey, error) {
+// snapshots add no new ids and are passed over.
+//
+// floor says how far back the ids reach, per topic partition: every row
+// the table landed from an offset at or above floor has its id among them.
+// It is the offsets of the newest snapshot the walk did not read (where it
+// stopped, or one with a file that can no longer be read: replaced, then
+// expired); empty when the walk read the history from its start. The
+// writer checks a replay below the committed offsets by id above floor,
+// and skips it by offset below.
+func (t *Table) RecentIDs(ctx context.Context, n int) (ids []idKey, floor Offsets, err error) {
 	if n <= 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ctx = t.ctx(ctx)
 	tbl, fs, err := t.reloadFS(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cur := tbl.CurrentSnapshot()
-	ids, err := t.appendedIDs(ctx, fs, tbl, cur, func(*table.Snapshot) bool { return true },
+	ids, edge, err := t.appendedIDs(ctx, fs, tbl, cur, func(*table.Snapshot) bool { return true },
 		func(_ *table.Snapshot, total int) bool { return total >= n })
-	if err == nil {
-		t.setIDsThrough(cur)
+	floor = Offsets{}
+	if edge != nil {
+		var known bool
+		if floor, _, known, err = positionsAt(tbl.Metadata(), edge); err != nil {
+			return nil, nil, err
+		}
+		if !known {
+			// The edge's offsets are lost with its history: the ids
+			// reach back to no known offset.
+			if floor, _, err = positionsOf(tbl); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
-	return ids, err
+	t.setIDsThrough(cur)
+	return ids, floor, nil
 }
 
 // ForeignIDs returns the ids that other writers appended between the
@@ -44,7 +63,10 @@ func (t *Table) RecentIDs(ctx context.Context, n int) ([]idKey, error) {
 // loaded table state, oldest first. A writer calls it after each commit
 // (which loads the table), so an event that another writer landed, and
 // that comes again after a rebalance moved its partition here, lands once.
-// Before any RecentIDs call it returns nothing.
+// Before any RecentIDs call it returns nothing. An error means that some of
+// those ids could not be read (a file, or the walk's bound): the ids that
+// could are returned, and the next call starts after this one all the same,
+// so the writer must stop trusting its window below the loaded offsets.
 func (t *Table) ForeignIDs(ctx context.Context) ([]idKey, error) {
 	t.mu.Lock()
 	tbl, since, tracked := t.tbl, t.idsThrough, t.idsTracked
@@ -61,12 +83,13 @@ func (t *Table) ForeignIDs(ctx context.Context) ([]idKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids, err := t.appendedIDs(ctx, fs, tbl, cur,
+	ids, edge, err := t.appendedIDs(ctx, fs, tbl, cur,
 		func(s *table.Snapshot) bool { return s.Summary.Properties[PropWriterID] != t.writerID },
 		func(s *table.Snapshot, _ int) bool { return s.SnapshotID == since })
-	if err == nil {
-		t.setIDsThrough(cur)
+	if err == nil && edge != nil && edge.SnapshotID != since {
+		err = fmt.Errorf("the history since snapshot %d is longer than %d snapshots, or expired", since, maxWarmSnapshots)
 	}
+	t.setIDsThrough(cur)
 	return ids, err
 }
 
@@ -82,32 +105,46 @@ func (t *Table) setIDsThrough(s *table.Snapshot) {
 // appendedIDs walks the history back from s, reading the ids added by the
 // append snapshots that want accepts, until stop (given the snapshot about
 // to be read and the ids so far), maxWarmSnapshots or the history's start.
-// The ids come back oldest snapshot first.
+// The ids come back oldest snapshot first. edge is the newest snapshot
+// whose ids are not all among them: where the walk stopped, the snapshot
+// with a file it could not read (err says why), or the oldest snapshot read
+// when its parent has expired; nil when the walk reached the history's
+// start.
 func (t *Table) appendedIDs(ctx context.Context, fs iceio.IO, tbl *table.Table, s *table.Snapshot,
 	want func(*table.Snapshot) bool, stop func(*table.Snapshot, int) bool,
-) ([]idKey, error) {
+) (ids []idKey, edge *table.Snapshot, err error) {
 	var perSnap [][]idKey // newest snapshot first
 	total := 0
 	md := tbl.Metadata()
-	for i := 0; s != nil && i < maxWarmSnapshots && !stop(s, total); i++ {
+	for i := 0; s != nil; i++ {
+		if i >= maxWarmSnapshots || stop(s, total) {
+			edge = s
+			break
+		}
 		if s.Summary != nil && s.Summary.Operation == table.OpAppend && want(s) {
-			ids, err := t.addedIDs(ctx, fs, s)
-			if err != nil {
-				return nil, err
+			got, rerr := t.addedIDs(ctx, fs, s)
+			if rerr != nil {
+				edge, err = s, rerr
+				break
 			}
-			perSnap = append(perSnap, ids)
-			total += len(ids)
+			perSnap = append(perSnap, got)
+			total += len(got)
 		}
 		if s.ParentSnapshotID == nil {
 			break
 		}
-		s = md.SnapshotByID(*s.ParentSnapshotID)
+		parent := md.SnapshotByID(*s.ParentSnapshotID)
+		if parent == nil {
+			edge = s
+			break
+		}
+		s = parent
 	}
-	out := make([]idKey, 0, total)
+	ids = make([]idKey, 0, total)
 	for i := len(perSnap) - 1; i >= 0; i-- {
-		out = append(out, perSnap[i]...)
+		ids = append(ids, perSnap[i]...)
 	}
-	return out, nil
+	return ids, edge, err
 }
 
 // addedIDs reads the transaction_id column of the data files snapshot s
@@ -118,15 +155,19 @@ func (t *Table) addedIDs(ctx context.Context, fs iceio.IO, s *table.Snapshot) ([
 		return nil, err
 	}
 	var ids []idKey
+	var ferr error // the first file that could not be read
 	own := func(m iceberg.ManifestFile) bool { return m.SnapshotID() == s.SnapshotID }
 	err = eachLiveDataEntry(fs, mans, own, func(e iceberg.ManifestEntry) {
 		if e.Status() != iceberg.EntryStatusADDED {
 			return
 		}
-		if rel, ok := t.loc.Rel(e.DataFile().FilePath()); ok {
-			ids, _ = t.fileIDs(ctx, rel, ids) // unreadable: skipped, see RecentIDs
+		if rel, ok := t.loc.Rel(e.DataFile().FilePath()); ok && ferr == nil {
+			ids, ferr = t.fileIDs(ctx, rel, ids)
 		}
 	})
+	if err == nil {
+		err = ferr
+	}
 	return ids, err
 }
 

@@ -332,15 +332,23 @@ func (t *Table) Snapshots(ctx context.Context) ([]Snapshot, error) {
 // (PropMaxTimestamps): none when it has them not (written before they were
 // kept), as an older snapshot's would not match its offsets.
 func positionsOf(tbl *table.Table) (offsets, maxTS Offsets, err error) {
-	md := tbl.Metadata()
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	offsets, maxTS, _, err = positionsAt(tbl.Metadata(), tbl.CurrentSnapshot())
+	return offsets, maxTS, err
+}
+
+// positionsAt is positionsOf as of snapshot s: the positions of the newest
+// snapshot from s back that records them. known is false when the walk
+// reached an expired snapshot first (the positions returned are then
+// empty, though older snapshots may have had some).
+func positionsAt(md table.Metadata, s *table.Snapshot) (offsets, maxTS Offsets, known bool, err error) {
+	for s != nil {
 		if s.Summary != nil {
 			if js, ok := s.Summary.Properties[PropOffsets]; ok {
 				if offsets, err = ParseOffsets(js); err != nil {
-					return nil, nil, err
+					return nil, nil, false, err
 				}
 				maxTS, err = ParseOffsets(s.Summary.Properties[PropMaxTimestamps])
-				return offsets, maxTS, err
+				return offsets, maxTS, true, err
 			}
 		}
 		if s.ParentSnapshotID == nil {
@@ -348,7 +356,7 @@ func positionsOf(tbl *table.Table) (offsets, maxTS Offsets, err error) {
 		}
 		s = md.SnapshotByID(*s.ParentSnapshotID)
 	}
-	return Offsets{}, Offsets{}, nil
+	return Offsets{}, Offsets{}, s != nil, nil
 }
 
 // positions returns the Kafka offsets and max timestamps of the current
@@ -500,7 +508,8 @@ func (t *Table) landed(ctx context.Context, commitID string) (bool, error) {
 // conflict with a concurrent commit is retried against the reloaded table,
 // re-merging the offsets. With no files and no offsets it does nothing.
 func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) error {
-	return t.appendFenced(ctx, files, offsets, nil, nil, nil)
+	_, err := t.appendFenced(ctx, files, offsets, nil, nil, nil)
+	return err
 }
 
 // FencedError is returned by a fenced append when another writer already
@@ -533,16 +542,18 @@ func (e *FencedError) Error() string {
 // appendFenced is Append that first checks, on the very snapshot it commits
 // on top of, that no other writer committed past floor (the lowest offset
 // of the rows being appended, per partition), and that the table has
-// passed every offset in barrier (see holes).
-func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, maxTS, floor, barrier Offsets) error {
+// passed every offset in barrier (see holes). base is the offsets of that
+// snapshot, when the append commits.
+func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, maxTS, floor, barrier Offsets) (base Offsets, err error) {
 	if len(files) == 0 && len(offsets) == 0 {
-		return nil
+		return nil, nil
 	}
-	return t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
+	err = t.commit(ctx, func(tbl *table.Table, tx *table.Transaction, props iceberg.Properties) error {
 		cur, curTS, err := positionsOf(tbl)
 		if err != nil {
 			return err
 		}
+		base = cur
 		for _, e := range floor.Sorted() {
 			if next, ok := cur.Next(e.Topic, e.Partition); ok && next > e.NextOffset {
 				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: e.NextOffset, Committed: next, Hole: -1, Current: cur, CurrentMaxTS: curTS}
@@ -583,6 +594,10 @@ func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, max
 		}
 		return tx.AddDataFiles(ctx, dfs, props, table.WithoutDuplicateCheck())
 	})
+	if err != nil {
+		return nil, err
+	}
+	return base, nil
 }
 
 // PropOffsetsReset names the topic whose offsets a snapshot dropped

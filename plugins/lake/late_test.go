@@ -1,0 +1,146 @@
+package lake
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trstream/trstream/plugins/txn"
+)
+
+// lateBatchOf is rows[lo:hi] at offsets lo.. of partition 0 of topic tx,
+// fetched when the log ended at hi (kafka_lag).
+func lateBatchOf(rows []txn.Transaction, lo, hi int) service.MessageBatch {
+	var b service.MessageBatch
+	for i := lo; i < hi; i++ {
+		m := kafkaMessage(&rows[i], "tx", 0, int64(i))
+		m.MetaSetMut("kafka_lag", int64(hi-i-1))
+		b = append(b, m)
+	}
+	return b
+}
+
+// TestParquetLakeLateBatchLands is CI's lost partition: two processor
+// threads, and the earlier batch of a partition (offsets 0..9) held up in
+// one of them while the later one (10..19) lands and commits the
+// partition's offset to 20. The earlier batch then arrives below the
+// committed offset, with a log end (10) below it too, read when it was
+// fetched. It is late, not a replay, and lands; replays of both are then
+// skipped, and the lake holds each row once at offset 20.
+func TestParquetLakeLateBatchLands(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("late", 20, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	sb := service.NewStreamBuilder()
+	require.NoError(t, sb.SetLoggerYAML("level: warn"))
+	sb.SetThreads(2)
+	send, err := sb.AddBatchProducerFunc()
+	require.NoError(t, err)
+	require.NoError(t, sb.AddProcessorYAML(`
+switch:
+  - check: meta("kafka_offset").number() < 10 && !meta("replay").or("").bool(false)
+    processors:
+      - sleep: { duration: 150ms } # a message: 1.5 s for the batch
+`))
+	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
+	stream, err := sb.Build()
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	var errA error
+	wg.Add(1)
+	go func() { defer wg.Done(); errA = send(ctx, lateBatchOf(rows, 0, 10)) }()
+	time.Sleep(200 * time.Millisecond) // A is in its sleep
+	require.NoError(t, send(ctx, lateBatchOf(rows, 10, 20)))
+	tbl := openLake(t, dir, S3Options{})
+	offs, err := tbl.Offsets(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(20), offs["tx"][0], "B committed before A arrived")
+	wg.Wait()
+	require.NoError(t, errA, "the late batch")
+
+	replay := lateBatchOf(rows, 0, 20)
+	for _, m := range replay {
+		m.MetaSetMut("replay", "true")
+	}
+	require.NoError(t, send(ctx, replay))
+	require.NoError(t, stream.StopWithin(10*time.Second))
+	require.NoError(t, <-done)
+
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl), "every row once")
+	offs, err = tbl.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), offs["tx"][0])
+}
+
+// TestParquetLakeLateAfterRestart: the writer committed the later batch
+// (offsets 10..19) and stopped before the earlier one arrived, so the
+// table's offset (20) passes rows nobody landed. The group, which never
+// acknowledged 0..9, reads from 0 again after the restart: the new writer
+// lands 0..9, which its id window (filled from the table on start) does not
+// hold, and skips 10..19, which it does.
+func TestParquetLakeLateAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("late-restart", 20, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	produce, stop := producerStream(t, nil, toLake(dir))
+	require.NoError(t, produce(ctx, lateBatchOf(rows, 10, 20)))
+	require.NoError(t, stop())
+
+	produce, stop = producerStream(t, nil, toLake(dir))
+	require.NoError(t, produce(ctx, lateBatchOf(rows, 0, 20)))
+	require.NoError(t, stop())
+
+	tbl := openLake(t, dir, S3Options{})
+	assert.Equal(t, sorted(ids(rows)), fileIDs(t, tbl), "every row once")
+	offs, err := tbl.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), offs["tx"][0])
+}
+
+func TestKeepClaims(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		floor, base, after Offsets
+		want               Offsets
+	}{
+		{"own commit carries the claim", Offsets{"tx": {0: 20}}, Offsets{"tx": {0: 20}}, Offsets{"tx": {0: 35}}, Offsets{"tx": {0: 35}}},
+		{"own commit from below the claim", Offsets{"tx": {0: 20}}, Offsets{"tx": {0: 12}}, Offsets{"tx": {0: 35}}, Offsets{"tx": {0: 35}}},
+		{"another writer had passed it", Offsets{"tx": {0: 20}}, Offsets{"tx": {0: 25}}, Offsets{"tx": {0: 35}}, Offsets{"tx": {0: 20}}},
+		{"the commit did not reach it", Offsets{"tx": {0: 20}}, Offsets{"tx": {0: 5}}, Offsets{"tx": {0: 15}}, Offsets{"tx": {0: 20}}},
+		{"partitions apart", Offsets{"tx": {0: 20, 1: 7}}, Offsets{"tx": {0: 20, 1: 9}}, Offsets{"tx": {0: 30, 1: 40}}, Offsets{"tx": {0: 30, 1: 7}}},
+		{"first commit of the partition", Offsets{"tx": {0: 3}}, Offsets{}, Offsets{"tx": {0: 10}}, Offsets{"tx": {0: 10}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.floor.keepClaims(tc.base, tc.after)
+			assert.Equal(t, tc.want, tc.floor)
+		})
+	}
+}
+
+func TestIDFloors(t *testing.T) {
+	start, loaded := Offsets{"tx": {0: 5}}, Offsets{"tx": {0: 10}}
+	f := newIDFloors(start, loaded)
+	assert.Equal(t, start, f.floor(firstGenSeq), "the loaded ids reach back to start")
+	f.completed(2, Offsets{"tx": {0: 20}})
+	f.completed(3, Offsets{"tx": {0: 30}})
+	assert.Equal(t, start, f.floor(firstGenSeq))
+	assert.Equal(t, loaded, f.floor(2), "the window's oldest generation is 2: rows from 10 up")
+	assert.Equal(t, Offsets{"tx": {0: 20}}, f.floor(3))
+	f.distrust(Offsets{"tx": {0: 25}, "other": {1: 4}})
+	assert.Equal(t, Offsets{"tx": {0: 25}, "other": {1: 4}}, f.floor(3), "a window missing ids reaches no lower than where they were missed")
+	f.completed(4, Offsets{"tx": {0: 40}})
+	assert.Equal(t, Offsets{"tx": {0: 30}, "other": {1: 4}}, f.floor(4))
+	assert.Len(t, f.after, 2, "generations older windows needed are forgotten")
+}
