@@ -164,7 +164,8 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 			// offset its id was checked at.
 			claim := it.offset
 			if run.skipping && it.offset < run.skip {
-				if it.offset < run.lateFrom {
+				// A replay, unless its id is unknown within the window.
+				if it.offset < run.lateFrom || o.ids.state(it.key) == idCommitted {
 					o.m.skipped.Incr(1)
 					continue
 				}
@@ -189,11 +190,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 					o.m.late.Incr(1)
 				}
 			case idCommitted:
-				if late {
-					o.m.skipped.Incr(1) // a replay, told by its id
-				} else {
-					o.m.dups.Incr(1)
-				}
+				o.m.dups.Incr(1)
 				continue
 			default:
 				// Pending: ack once it is committed, which is no later

@@ -47,7 +47,7 @@ func TestParquetLakeLateBatchLands(t *testing.T) {
 switch:
   - check: meta("kafka_offset").number() < 10 && !meta("replay").or("").bool(false)
     processors:
-      - sleep: { duration: 150ms } # a message: 1.5 s for the batch
+      - sleep: { duration: 300ms } # a message: 3 s for the batch
 `))
 	require.NoError(t, sb.AddOutputYAML(lakeOutYAML(dir, "")))
 	stream, err := sb.Build()
@@ -68,6 +68,8 @@ switch:
 	wg.Wait()
 	require.NoError(t, errA, "the late batch")
 
+	snaps, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
 	replay := lateBatchOf(rows, 0, 20)
 	for _, m := range replay {
 		m.MetaSetMut("replay", "true")
@@ -80,6 +82,9 @@ switch:
 	offs, err = tbl.Offsets(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), offs["tx"][0])
+	after, err := tbl.Snapshots(ctx)
+	require.NoError(t, err)
+	assert.Len(t, after, len(snaps), "a replay is acknowledged without a commit")
 }
 
 // TestParquetLakeLateAfterRestart: the writer committed the later batch
