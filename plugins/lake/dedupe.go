@@ -185,14 +185,24 @@ func (s *idSet) live() int {
 	return n
 }
 
-// addCommitted records k, unless known, as committed in the last
-// completed generation (ids another writer landed, or that this one
-// found at start).
+// addCommitted records k, unless known committed, as committed in the last
+// completed generation (ids another writer landed, or that this one found
+// at start). An id still pending in a generation of this writer becomes
+// committed too: should that generation be fenced, dropping its ids must
+// not forget one that another writer landed, as a replay of it below the
+// committed offset is then told by its id (late.go).
 func (s *idSet) addCommitted(k idKey) {
-	if s.limit <= 0 || s.state(k) != idNew {
+	if s.limit <= 0 {
 		return
 	}
-	s.claim(k, s.done)
+	switch s.state(k) {
+	case idCommitted:
+		return
+	case idPending:
+		s.slots[s.probe(k)].gen = s.done
+	default:
+		s.claim(k, s.done)
+	}
 	s.count(s.done, 1)
 }
 

@@ -102,7 +102,8 @@ func TestIDSetMatchesModel(t *testing.T) {
 				openKeys = append(openKeys, k)
 			}
 		case op < 85:
-			if state(k) == idNew {
+			// Another writer landed it: committed, even if pending here.
+			if state(k) != idCommitted {
 				stamp[k] = done
 				count(done, 1)
 			}
@@ -116,7 +117,9 @@ func TestIDSetMatchesModel(t *testing.T) {
 				n := len(inflightKeys)
 				if r.IntN(4) == 0 {
 					for _, x := range inflightKeys {
-						delete(stamp, x)
+						if stamp[x] == inflight {
+							delete(stamp, x)
+						}
 						s.drop(x, inflight)
 					}
 					n = 0
@@ -138,6 +141,24 @@ func TestIDSetMatchesModel(t *testing.T) {
 	for _, k := range keys {
 		require.Equal(t, state(k), s.state(k))
 	}
+}
+
+// TestIDSetForeignWhilePending is chaos_rebalance_join's duplicates: an
+// id pending in this writer's generation is landed by another writer
+// first; the generation is then fenced and drops its ids. The id must stay
+// known as committed, or its replay below the committed offset would land
+// again as a late row.
+func TestIDSetForeignWhilePending(t *testing.T) {
+	s := newIDSet(100)
+	k := keyOf("0c4fe7df-ab00-421b-ad34-ee2805650792")
+	inflight, open := uint32(firstGenSeq+1), uint32(firstGenSeq+2)
+	require.Equal(t, idNew, s.claim(k, open))
+	s.complete(inflight, 0) // the in-flight generation is fenced...
+	require.Equal(t, idPending, s.state(k))
+	s.addCommitted(k) // ...and the ids the other writer landed are read
+	require.Equal(t, idCommitted, s.state(k))
+	s.drop(k, open) // the open generation is fenced too
+	require.Equal(t, idCommitted, s.state(k), "an id another writer landed is forgotten")
 }
 
 // parseUUID accepts exactly the canonical lower-case form, with every byte
