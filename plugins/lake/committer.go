@@ -157,7 +157,7 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 				endRun()
 				run.topic, run.partition = it.topic, it.partition
 				run.skip, run.skipping = o.skip.Next(it.topic, it.partition)
-				run.lateFrom = o.lateFromOf(it.topic, it.partition, run.skip)
+				run.lateFrom = o.lateFrom.start(it.topic, it.partition, run.skip)
 			}
 			// claim is what the row holds the partition's offset to for
 			// fencing: its own offset, or for a late row the committed
@@ -499,7 +499,7 @@ func (o *lakeOutput) checkReplays(d *decoded) error {
 			next, okN = o.skip.Next(topic, partition)
 			maxTS, okT = o.maxTS.Next(topic, partition)
 			checked = okN && okT
-			lateFrom = o.lateFromOf(topic, partition, next)
+			lateFrom = o.lateFrom.start(topic, partition, next)
 		}
 		if checked && it.ts >= 0 && it.offset < min(next, lateFrom) && it.ts > maxTS {
 			err := fmt.Errorf("parquet_lake: %s/%d: the record at offset %d, below the lake's committed offset %d, has timestamp %s, newer than every record the lake committed from that partition (up to %s): it comes from another log of that name, so the topic was recreated or the broker lost its log; refusing this partition's records rather than skipping them as already landed (to land this log from its start, stop the lake's writers and run: trstream lake reset-offsets --topic %s)",

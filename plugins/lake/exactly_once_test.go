@@ -408,17 +408,6 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
 	rows := testRows("reset", 30, 1)
 	other := testRows("other", 5, 1) // on partition 1, to move a small window on
-	// message i of the batch is rs[i] at offset first+i of a log
-	// ending at logEnd.
-	batchOf := func(rs []txn.Transaction, first, logEnd int64) service.MessageBatch {
-		var b service.MessageBatch
-		for i := range rs {
-			m := kafkaMessage(&rs[i], "tx", 0, first+int64(i))
-			m.MetaSetMut("kafka_lag", logEnd-(first+int64(i))-1)
-			b = append(b, m)
-		}
-		return b
-	}
 	for _, tc := range []struct {
 		name    string
 		batch   service.MessageBatch
@@ -426,15 +415,15 @@ func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
 		refused bool
 		ids     []string // in the lake afterwards, besides other's
 	}{
-		{"replay of the same log", batchOf(rows[:20], 0, 20), false, false, ids(rows[:20])},
-		{"replay and new records", batchOf(rows[:30], 0, 30), false, false, ids(rows[:30])},
-		{"new records at committed offsets, in the window", batchOf(rows[20:25], 15, 20), false, false, ids(rows[:25])},
-		{"log ends below it, in the window", batchOf(rows[20:30], 0, 10), false, false, ids(rows[:30])},
-		{"replay of the same log, window passed", batchOf(rows[:20], 0, 20), true, false, ids(rows[:20])},
-		{"replay and new records, window passed", batchOf(rows[:30], 0, 30), true, false, ids(rows[:30])},
-		{"log ends at the committed offset, window passed", batchOf(rows[20:25], 15, 20), true, false, ids(rows[:20])},
-		{"log ends below it, window passed", batchOf(rows[20:30], 0, 10), true, true, ids(rows[:20])},
-		{"log ends one below it, window passed", batchOf(rows[20:30], 9, 19), true, true, ids(rows[:20])},
+		{"replay of the same log", lagBatch(rows[:20], 0, 20), false, false, ids(rows[:20])},
+		{"replay and new records", lagBatch(rows[:30], 0, 30), false, false, ids(rows[:30])},
+		{"new records at committed offsets, in the window", lagBatch(rows[20:25], 15, 20), false, false, ids(rows[:25])},
+		{"log ends below it, in the window", lagBatch(rows[20:30], 0, 10), false, false, ids(rows[:30])},
+		{"replay of the same log, window passed", lagBatch(rows[:20], 0, 20), true, false, ids(rows[:20])},
+		{"replay and new records, window passed", lagBatch(rows[:30], 0, 30), true, false, ids(rows[:30])},
+		{"log ends at the committed offset, window passed", lagBatch(rows[20:25], 15, 20), true, false, ids(rows[:20])},
+		{"log ends below it, window passed", lagBatch(rows[20:30], 0, 10), true, true, ids(rows[:20])},
+		{"log ends one below it, window passed", lagBatch(rows[20:30], 9, 19), true, true, ids(rows[:20])},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -444,7 +433,7 @@ func TestParquetLakeRefusesLogBelowCommitted(t *testing.T) {
 			produce, stop := producerStream(t, nil, func(sb *service.StreamBuilder) error {
 				return sb.AddOutputYAML(lakeOutYAML(dir, "  dedupe_window: 1\n"))
 			})
-			require.NoError(t, produce(ctx, batchOf(rows[:20], 0, 20)))
+			require.NoError(t, produce(ctx, lagBatch(rows[:20], 0, 20)))
 			if tc.passed {
 				var b service.MessageBatch
 				for i := range other {

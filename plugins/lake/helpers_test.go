@@ -90,5 +90,17 @@ func kafkaMessage(row *txn.Transaction, topic string, partition int32, offset in
 	return m
 }
 
+// lagBatch is rs at offsets first.. of partition 0 of topic tx, fetched
+// when the log ended at logEnd (kafka_lag).
+func lagBatch(rs []txn.Transaction, first, logEnd int64) service.MessageBatch {
+	var b service.MessageBatch
+	for i := range rs {
+		m := kafkaMessage(&rs[i], "tx", 0, first+int64(i))
+		m.MetaSetMut("kafka_lag", logEnd-(first+int64(i))-1)
+		b = append(b, m)
+	}
+	return b
+}
+
 // errOnly drops appendFenced's base offsets.
 func errOnly(_ Offsets, err error) error { return err }

@@ -55,13 +55,14 @@ func (f *idFloors) distrust(offs Offsets) {
 	}
 }
 
-// lateFromOf is where ids start to decide, below the partition's committed
-// offset skip: skip itself when they never do (no id window).
-func (o *lakeOutput) lateFromOf(topic string, partition int32, skip int64) int64 {
-	if o.lateFrom == nil {
+// start is where ids start to decide below a partition's committed offset
+// skip, for the lake's late floors f (lakeOutput.lateFrom): skip itself
+// when f is nil (no id window), so that nothing below skip is late.
+func (f Offsets) start(topic string, partition int32, skip int64) int64 {
+	if f == nil {
 		return skip
 	}
-	from, _ := o.lateFrom.Next(topic, partition)
+	from, _ := f.Next(topic, partition)
 	return from
 }
 

@@ -14,15 +14,9 @@ import (
 )
 
 // lateBatchOf is rows[lo:hi] at offsets lo.. of partition 0 of topic tx,
-// fetched when the log ended at hi (kafka_lag).
+// fetched when the log ended at hi.
 func lateBatchOf(rows []txn.Transaction, lo, hi int) service.MessageBatch {
-	var b service.MessageBatch
-	for i := lo; i < hi; i++ {
-		m := kafkaMessage(&rows[i], "tx", 0, int64(i))
-		m.MetaSetMut("kafka_lag", int64(hi-i-1))
-		b = append(b, m)
-	}
-	return b
+	return lagBatch(rows[lo:hi], int64(lo), int64(hi))
 }
 
 // TestParquetLakeLateBatchLands is CI's lost partition: two processor

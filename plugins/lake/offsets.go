@@ -56,17 +56,13 @@ func (o Offsets) Set(topic string, partition int32, next int64) {
 // decides. A run that starts at or above lateFrom is not checked: there
 // ids, not offsets, tell a replay from a record never landed (late.go),
 // and a late batch's log end, read when it was fetched, may well lie below
-// an offset committed since. A nil lateFrom checks every run.
+// an offset committed since. A nil lateFrom checks every run (a run that
+// starts at or above next ends there too).
 func (o Offsets) checkLogEnds(ends []logEnd, lateFrom Offsets) error {
 	for _, e := range ends {
 		next, ok := o.Next(e.topic, e.partition)
-		if !ok || e.end >= next {
+		if !ok || e.end >= next || e.first >= lateFrom.start(e.topic, e.partition, next) {
 			continue
-		}
-		if lateFrom != nil {
-			if from, _ := lateFrom.Next(e.topic, e.partition); e.first >= from {
-				continue
-			}
 		}
 		return fmt.Errorf("parquet_lake: %s/%d: the broker's log ends at offset %d, below the lake's committed offset %d: the topic was recreated or the broker lost its log, so its offsets no longer match the lake's; refusing these records rather than skipping them as already landed (to land this log from its start, stop the lake's writers and run: trstream lake reset-offsets --topic %s)",
 			e.topic, e.partition, e.end, next, e.topic)
