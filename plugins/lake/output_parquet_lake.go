@@ -35,6 +35,7 @@ const (
 	plFieldCompression       = "compression"
 	plFieldDedupeWindow      = "dedupe_window"
 	plFieldMaxInFlight       = "max_in_flight"
+	plFieldDeadLetter        = "dead_letter"
 	plFieldBatching          = "batching"
 )
 
@@ -50,6 +51,7 @@ const (
 	MetricSkipped        = "lake_skipped_committed_total"
 	MetricDuplicates     = "lake_skipped_duplicate_total"
 	MetricLate           = "lake_late_landed_total"
+	MetricDeadLettered   = "lake_dead_lettered_total"
 	// MetricFenced counts generations not committed because another writer
 	// of the consumer group already landed their partitions (a rebalance).
 	MetricFenced = "lake_fenced_commits_total"
@@ -125,6 +127,9 @@ SELECT * FROM read_parquet('<path>/data/**/*.parquet', hive_partitioning = true)
 			service.NewIntField(plFieldDedupeWindow).
 				Description("Skip a transaction_id seen among the last this many committed or pending ids, so an event produced twice (at two offsets, or with no Kafka metadata) lands once. 0 disables.").
 				Default(100_000).Advanced(),
+			service.NewOutputField(plFieldDeadLetter).
+				Description("Where the messages that must not land go, as Kafka Connect's sinks send bad records to a dead-letter topic: those an earlier processor flagged with an error (as `transaction_validate` flags an invalid transaction, with its reason in `dlq_*` metadata) and those that are not transactions, which get the same `dlq_reason`, `dlq_field`, `dlq_error` and `dlq_source_*` metadata here. A batch is acknowledged once its rows are committed and its dead letters written; if this output fails, the batch is nacked, and when it comes again its committed rows are skipped. It does in the output what a `fallback` over `reject_errored` does in the config, without the per-message copies those brokers make (`pipelines/lake.yaml`). Without it, a message that is not a transaction fails its batch, and a flagged one is written like any other (wrap the output in `reject_errored` to refuse those).").
+				Optional(),
 			service.NewOutputMaxInFlightField().Default(64),
 			service.NewBatchPolicyField(plFieldBatching),
 		).
@@ -133,6 +138,21 @@ output:
   parquet_lake:
     path: ${TRSTREAM_LAKE:./lake}
     commit_interval: 2s
+`).
+		Example("Dead-letter topic", "Validate, land the valid transactions, and send the invalid ones to a topic with their reason in its headers.", `
+pipeline:
+  processors:
+    - transaction_validate: {}
+output:
+  parquet_lake:
+    path: ${TRSTREAM_LAKE:./lake}
+    dead_letter:
+      redpanda:
+        seed_brokers: [ localhost:9092 ]
+        topic: transactions.dlq
+        key: ${! meta("kafka_key") }
+        metadata:
+          include_prefixes: [ "dlq_" ]
 `).
 		Example("S3 lake", "A lake on MinIO with the catalog on local disk.", `
 output:
@@ -268,9 +288,9 @@ func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
 }
 
 type lakeMetrics struct {
-	rows, bytes, files, commits, skipped, dups, late, fenced *service.MetricCounter
-	commitTime                                               *service.MetricTimer
-	openParts, buffered                                      *service.MetricGauge
+	rows, bytes, files, commits, skipped, dups, late, fenced, dead *service.MetricCounter
+	commitTime                                                     *service.MetricTimer
+	openParts, buffered                                            *service.MetricGauge
 }
 
 // lakeOutput is the parquet_lake output. See committer.go for the group
@@ -279,6 +299,7 @@ type lakeOutput struct {
 	cfg lakeConfig
 	log *service.Logger
 	m   lakeMetrics
+	dlq *service.OwnedOutput // dead_letter, if set
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when buffered bytes drop
@@ -323,6 +344,7 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 			dups:       m.NewCounter(MetricDuplicates),
 			late:       m.NewCounter(MetricLate),
 			fenced:     m.NewCounter(MetricFenced),
+			dead:       m.NewCounter(MetricDeadLettered),
 			commitTime: m.NewTimer(MetricCommitSeconds),
 			openParts:  m.NewGauge(MetricOpenPartitions),
 			buffered:   m.NewGauge(MetricBufferedBytes),
@@ -330,8 +352,18 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 	}
 	// Counters that may stay at zero are still exported from the start, so
 	// dashboards and alerts see 0 rather than no series.
-	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups, o.m.late, o.m.fenced} {
+	for _, c := range []*service.MetricCounter{o.m.rows, o.m.bytes, o.m.files, o.m.commits, o.m.skipped, o.m.dups, o.m.late, o.m.fenced, o.m.dead} {
 		c.Incr(0)
+	}
+	if conf.Contains(plFieldDeadLetter) {
+		if o.dlq, err = conf.FieldOutput(plFieldDeadLetter); err != nil {
+			return nil, fieldErr(plFieldDeadLetter, err)
+		}
+		// Started now: an owned output never started would not finish
+		// closing.
+		if err := o.dlq.Prime(); err != nil {
+			return nil, fieldErr(plFieldDeadLetter, err)
+		}
 	}
 	o.cond = sync.NewCond(&o.mu)
 	return o, nil
@@ -415,6 +447,7 @@ type decoded struct {
 	dirIdx map[string]int // index in dirs
 	dirBuf []byte
 	dirCache
+	dead []int // with dead_letter: the messages that go there, by index
 }
 
 func metaInt(m *service.Message, key string) (int64, bool) {
@@ -520,6 +553,11 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 	d := &decoded{items: make([]item, 0, rows), rows: rows, dirIdx: map[string]int{}}
 	var berr *service.BatchError
 	fail := func(i int, err error) {
+		if o.dlq != nil {
+			validate.MarkInvalid(batch[i], fmt.Errorf("parquet_lake: %w", err))
+			d.dead = append(d.dead, i)
+			return
+		}
 		if berr == nil {
 			berr = service.NewBatchError(batch, errors.New("parquet_lake: messages are not valid transactions"))
 		}
@@ -527,6 +565,10 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 	}
 	now := time.Now()
 	for i, m := range batch {
+		if o.dlq != nil && m.GetError() != nil {
+			d.dead = append(d.dead, i)
+			continue
+		}
 		b, err := m.AsBytes()
 		if err != nil {
 			fail(i, err)
@@ -656,6 +698,12 @@ func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch)
 	if err != nil {
 		return err
 	}
+	// Dead letters are written while the rows wait for their commit; the
+	// batch is acked only when both are done.
+	var dlqErr error
+	if len(d.dead) > 0 {
+		dlqErr = o.deadLetter(ctx, batch, d.dead)
+	}
 	if g != nil {
 		select {
 		case <-g.done:
@@ -666,15 +714,50 @@ func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch)
 			return ctx.Err()
 		}
 	}
+	if dlqErr != nil {
+		return dlqErr
+	}
 	if berr != nil {
 		return berr
 	}
 	return nil
 }
 
+// deadLetter writes the messages of batch at idx to the dead_letter output
+// and waits for its acknowledgement.
+func (o *lakeOutput) deadLetter(ctx context.Context, batch service.MessageBatch, idx []int) error {
+	dead := make(service.MessageBatch, len(idx))
+	for j, i := range idx {
+		dead[j] = batch[i]
+	}
+	if err := o.dlq.WriteBatch(ctx, dead); err != nil {
+		return fmt.Errorf("parquet_lake: %s: %w", plFieldDeadLetter, err)
+	}
+	o.m.dead.Incr(int64(len(dead)))
+	return nil
+}
+
 // Close commits what is buffered and stops. If ctx ends first, pending
 // batches fail (they are nacked and redelivered).
 func (o *lakeOutput) Close(ctx context.Context) error {
+	err := o.closeTable(ctx)
+	// After the table, when no batch is left to write a dead letter. Each
+	// write waited for its ack, so only one whose batch was cancelled can
+	// be left: its retries are not worth holding the shutdown for long.
+	if o.dlq != nil {
+		dctx, cancel := context.WithTimeout(ctx, dlqCloseWait)
+		defer cancel()
+		if derr := o.dlq.Close(dctx); err == nil && derr != nil {
+			err = fmt.Errorf("parquet_lake: closing %s: %w", plFieldDeadLetter, derr)
+		}
+	}
+	return err
+}
+
+// dlqCloseWait bounds the dead_letter output's shutdown.
+const dlqCloseWait = 10 * time.Second
+
+func (o *lakeOutput) closeTable(ctx context.Context) error {
 	o.mu.Lock()
 	tbl := o.tbl
 	if tbl == nil {

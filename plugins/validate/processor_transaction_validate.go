@@ -195,19 +195,7 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 			}
 			continue
 		}
-		reason, field := txn.ReasonOf(err), ""
-		if fe := (*txn.FieldError)(nil); errors.As(err, &fe) {
-			field = fe.Field
-		}
-		msg.SetError(err)
-		msg.MetaSetMut(MetaReason, reason)
-		msg.MetaSetMut(MetaField, field)
-		msg.MetaSetMut(MetaError, err.Error())
-		for _, kv := range sourceMeta {
-			if v, ok := msg.MetaGetMut(kv[0]); ok {
-				msg.MetaSetMut(kv[1], v)
-			}
-		}
+		reason := MarkInvalid(msg, err)
 		if invalid == nil {
 			invalid = map[string]int64{}
 		}
@@ -223,3 +211,24 @@ func (p *validateProcessor) ProcessBatch(_ context.Context, batch service.Messag
 }
 
 func (p *validateProcessor) Close(context.Context) error { return nil }
+
+// MarkInvalid flags msg with err and sets the dead-letter metadata (reason,
+// field, error and the Kafka source), as transaction_validate does for an
+// invalid message; it returns the reason. parquet_lake marks the messages
+// it cannot decode with it too, so that every dead letter reads alike.
+func MarkInvalid(msg *service.Message, err error) string {
+	reason, field := txn.ReasonOf(err), ""
+	if fe := (*txn.FieldError)(nil); errors.As(err, &fe) {
+		field = fe.Field
+	}
+	msg.SetError(err)
+	msg.MetaSetMut(MetaReason, reason)
+	msg.MetaSetMut(MetaField, field)
+	msg.MetaSetMut(MetaError, err.Error())
+	for _, kv := range sourceMeta {
+		if v, ok := msg.MetaGetMut(kv[0]); ok {
+			msg.MetaSetMut(kv[1], v)
+		}
+	}
+	return reason
+}
