@@ -186,7 +186,12 @@ func (e *env) run(ctx context.Context, extraEnv []string, name string, args ...s
 		res.cpu = ps.UserTime() + ps.SystemTime()
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLines(errb.String(), 5))
+		// go test -v reports a failure on stdout, with its stderr empty.
+		detail := lastLines(errb.String(), 5)
+		if detail == "" {
+			detail = lastLines(out.String(), 12)
+		}
+		return res, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, detail)
 	}
 	return res, nil
 }
