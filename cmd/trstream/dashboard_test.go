@@ -29,6 +29,16 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary trstreamBinary built (about 190 MB a run,
+// which piled up in the temp directory).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
 // trstreamBinary builds this command once per test run.
 func trstreamBinary(t *testing.T) string {
 	t.Helper()
