@@ -27,11 +27,7 @@ func deadLetters(t *testing.T, cl *kgo.Client, n int) map[string][]map[string]st
 	t.Helper()
 	out := map[string][]map[string]string{}
 	for _, r := range readDLQ(t, context.Background(), cl, n) {
-		h := map[string]string{}
-		for _, kv := range r.Headers {
-			h[kv.Key] = string(kv.Value)
-		}
-		out[string(r.Value)] = append(out[string(r.Value)], h)
+		out[string(r.Value)] = append(out[string(r.Value)], headers(r))
 	}
 	return out
 }
@@ -60,10 +56,7 @@ func TestParquetLakeDeadLetter(t *testing.T) {
 	rows := testRows(t.Name(), 6, 2)
 	const noID = `{"amount":"1.00"}`
 	batch := func() service.MessageBatch {
-		var b service.MessageBatch
-		for i := range rows {
-			b = append(b, kafkaMessage(&rows[i], "tx", 0, int64(i)))
-		}
+		b := txBatch(rows, 0)
 		notJSON := service.NewMessage([]byte("not json"))
 		notJSON.MetaSetMut("kafka_topic", "tx")
 		notJSON.MetaSetMut("kafka_partition", int32(0))
@@ -105,10 +98,7 @@ func TestParquetLakeDeadLetter(t *testing.T) {
 func TestParquetLakeDeadLetterFails(t *testing.T) {
 	rows := testRows(t.Name(), 4, 1)
 	batch := func(extra ...string) service.MessageBatch {
-		var b service.MessageBatch
-		for i := range rows {
-			b = append(b, kafkaMessage(&rows[i], "tx", 0, int64(i)))
-		}
+		b := txBatch(rows, 0)
 		for _, e := range extra {
 			b = append(b, service.NewMessage([]byte(e)))
 		}

@@ -365,13 +365,7 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	defer cancel()
 
 	produce, stop := producerStream(t, nil, toLake(dir))
-	batchOf := func(lo, hi int) service.MessageBatch {
-		batch := make(service.MessageBatch, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			batch = append(batch, kafkaMessage(&rows[i], "tx", 0, int64(i)))
-		}
-		return batch
-	}
+	batchOf := func(lo, hi int) service.MessageBatch { return txBatch(rows[lo:hi], int64(lo)) }
 	b := openLake(t, dir, S3Options{})
 	landB := func(lo, hi int) error {
 		files, err := b.WriteFiles(ctx, rows[lo:hi], WriteOptions{})

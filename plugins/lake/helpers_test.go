@@ -90,14 +90,20 @@ func kafkaMessage(row *txn.Transaction, topic string, partition int32, offset in
 	return m
 }
 
-// lagBatch is rs at offsets first.. of partition 0 of topic tx, fetched
-// when the log ended at logEnd (kafka_lag).
-func lagBatch(rs []txn.Transaction, first, logEnd int64) service.MessageBatch {
-	var b service.MessageBatch
+// txBatch is rs at offsets first.. of partition 0 of topic tx.
+func txBatch(rs []txn.Transaction, first int64) service.MessageBatch {
+	b := make(service.MessageBatch, len(rs))
 	for i := range rs {
-		m := kafkaMessage(&rs[i], "tx", 0, first+int64(i))
+		b[i] = kafkaMessage(&rs[i], "tx", 0, first+int64(i))
+	}
+	return b
+}
+
+// lagBatch is txBatch fetched when the log ended at logEnd (kafka_lag).
+func lagBatch(rs []txn.Transaction, first, logEnd int64) service.MessageBatch {
+	b := txBatch(rs, first)
+	for i, m := range b {
 		m.MetaSetMut("kafka_lag", logEnd-(first+int64(i))-1)
-		b = append(b, m)
 	}
 	return b
 }

@@ -447,7 +447,7 @@ type decoded struct {
 	dirIdx map[string]int // index in dirs
 	dirBuf []byte
 	dirCache
-	dead []int // with dead_letter: the messages that go there, by index
+	dead service.MessageBatch // with dead_letter: the messages that go there
 }
 
 func metaInt(m *service.Message, key string) (int64, bool) {
@@ -555,7 +555,7 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 	fail := func(i int, err error) {
 		if o.dlq != nil {
 			validate.MarkInvalid(batch[i], fmt.Errorf("parquet_lake: %w", err))
-			d.dead = append(d.dead, i)
+			d.dead = append(d.dead, batch[i])
 			return
 		}
 		if berr == nil {
@@ -566,7 +566,7 @@ func (o *lakeOutput) decodeBatch(batch service.MessageBatch) (*decoded, *service
 	now := time.Now()
 	for i, m := range batch {
 		if o.dlq != nil && m.GetError() != nil {
-			d.dead = append(d.dead, i)
+			d.dead = append(d.dead, m)
 			continue
 		}
 		b, err := m.AsBytes()
@@ -702,7 +702,7 @@ func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch)
 	// batch is acked only when both are done.
 	var dlqErr error
 	if len(d.dead) > 0 {
-		dlqErr = o.deadLetter(ctx, batch, d.dead)
+		dlqErr = o.deadLetter(ctx, d.dead)
 	}
 	if g != nil {
 		select {
@@ -723,13 +723,9 @@ func (o *lakeOutput) WriteBatch(ctx context.Context, batch service.MessageBatch)
 	return nil
 }
 
-// deadLetter writes the messages of batch at idx to the dead_letter output
-// and waits for its acknowledgement.
-func (o *lakeOutput) deadLetter(ctx context.Context, batch service.MessageBatch, idx []int) error {
-	dead := make(service.MessageBatch, len(idx))
-	for j, i := range idx {
-		dead[j] = batch[i]
-	}
+// deadLetter writes dead to the dead_letter output and waits for its
+// acknowledgement.
+func (o *lakeOutput) deadLetter(ctx context.Context, dead service.MessageBatch) error {
 	if err := o.dlq.WriteBatch(ctx, dead); err != nil {
 		return fmt.Errorf("parquet_lake: %s: %w", plFieldDeadLetter, err)
 	}

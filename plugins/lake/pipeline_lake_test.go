@@ -88,10 +88,7 @@ func TestLakeYAMLRoutes(t *testing.T) {
 	var bodies [][]byte
 	for _, r := range dlq {
 		bodies = append(bodies, r.Value)
-		h := map[string]string{}
-		for _, kv := range r.Headers {
-			h[kv.Key] = string(kv.Value)
-		}
+		h := headers(r)
 		assert.NotEmpty(t, h["dlq_reason"], "%s", r.Value)
 		assert.Equal(t, "transactions", h["dlq_source_topic"])
 	}
@@ -136,6 +133,15 @@ func TestLakeYAMLLakeFailureIsNotDeadLettered(t *testing.T) {
 	files, err := tbl.Files(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, files, "no commit could succeed")
+}
+
+// headers are r's headers by key.
+func headers(r *kgo.Record) map[string]string {
+	h := make(map[string]string, len(r.Headers))
+	for _, kv := range r.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	return h
 }
 
 // readDLQ reads transactions.dlq until it holds n records (n = 0: what
