@@ -236,8 +236,8 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		o.kicked = true
 	}
 	now := time.Now()
-	if !o.lastAdd.IsZero() {
-		o.gap += (now.Sub(o.lastAdd) - o.gap) / 8
+	if since := now.Sub(o.lastAdd); !o.lastAdd.IsZero() && since >= burstGap {
+		o.gap += (since - o.gap) / 8
 	}
 	o.lastAdd = now
 	if g.first.IsZero() {
@@ -258,9 +258,16 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 // commit_interval, as nothing more would join it soon. A file read to its
 // end is the common case: its last batches wait on the commit, and the
 // input only finishes once they are acknowledged.
+//
+// The gap is measured between bursts: batches that arrive within burstGap
+// of each other came together (one fetch of several partitions, or one
+// flush of a producer's batching period), and counting the gaps inside a
+// burst would make a steady input that arrives in bursts look paused after
+// each one.
 const (
 	idleGaps = 4
 	minIdle  = 50 * time.Millisecond
+	burstGap = time.Millisecond
 )
 
 func (o *lakeOutput) idleLimitLocked() time.Duration {

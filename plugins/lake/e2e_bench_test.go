@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -211,9 +212,17 @@ logger:
 		lastPoll time.Time
 		cpu      time.Duration // the process's CPU time until doneAt
 	)
+	// The peak of the live Go heap (as the last collection marked it),
+	// sampled at each poll; runtime/metrics reads it without stopping the
+	// world.
+	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var peakHeap uint64
 	deadline := time.Now().Add(30 * time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
+		if metrics.Read(heap); doneAt.IsZero() {
+			peakHeap = max(peakHeap, heap[0].Value.Uint64())
+		}
 		offs, err := tbl.Offsets(ctx)
 		if err != nil {
 			continue
@@ -283,6 +292,7 @@ logger:
 	t.Logf("e2e: %.1f allocations and %.0f bytes allocated per tx, %d collections",
 		float64(memDone.Mallocs-memBegan.Mallocs)/float64(rows), float64(memDone.TotalAlloc-memBegan.TotalAlloc)/float64(rows),
 		memDone.NumGC-memBegan.NumGC)
+	t.Logf("e2e: peak live heap %d MiB (sampled every 200ms)", peakHeap>>20)
 	t.Logf("e2e: %d rows visible in %d files (%.1f MB) of the current snapshot", visible, len(files), float64(bytes)/1e6)
 	t.Logf("e2e: event→visible latency over %d markers: p50 %s, p99 %s, max %s",
 		len(lat), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
