@@ -154,8 +154,12 @@ func TestRecentIDsFloor(t *testing.T) {
 		wantFloor Offsets
 	}{
 		{"whole history", 1000, 0, 30, Offsets{}},
-		{"two snapshots fill it", 15, 0, 20, Offsets{"tx": {0: 10}}},
-		{"the newest fills it", 5, 0, 10, Offsets{"tx": {0: 20}}},
+		// The snapshots that fill the window, then the edge's ids too
+		// (a quarter of the window more, at least one snapshot), which
+		// leave the floor where it was.
+		{"two snapshots fill it", 15, 0, 30, Offsets{"tx": {0: 10}}},
+		{"the newest fills it", 5, 0, 20, Offsets{"tx": {0: 20}}},
+		{"the edge's file gone", 5, 2, 10, Offsets{"tx": {0: 20}}},
 		{"a file gone", 1000, 2, 10, Offsets{"tx": {0: 20}}},
 		{"the newest file gone", 1000, 3, 0, Offsets{"tx": {0: 30}}},
 	} {
