@@ -428,7 +428,7 @@ func (o *lakeOutput) commit(g *gen) {
 			if ferr != nil {
 				o.floors.distrust(tableOffs)
 			}
-			o.lateFrom = o.floors.floor(o.ids.floor)
+			o.lateFrom = o.floors.floor(o.ids.reach)
 		}
 	} else if o.failed == nil {
 		o.failed = err

@@ -58,7 +58,13 @@ var hexVal = func() (t [256]byte) {
 
 // idSet holds the transaction ids the output knows: those of the newest
 // committed generations (the window: at least limit ids, in whole
-// generations) and those pending in the generations not yet committed. It
+// generations, and one generation more) and those pending in the
+// generations not yet committed. The window reaches (reach) only as far
+// back as its newest limit ids: the rows landed from there on are all
+// known. The generation held beyond it knows the ids that rows just above
+// the reach were skipped against (an event produced twice, the copies a
+// commit apart), so that a replay of such a copy is not taken for a late
+// row. It
 // is an open-addressing table (linear probing) over the 16-byte keys,
 // which are random enough to index it (the hash folds both halves, for
 // time-ordered UUIDv7 ids). Every id is stamped with the sequence number of
@@ -75,7 +81,8 @@ type idSet struct {
 	n     int  // occupied slots
 	limit int
 	done  uint32 // the last completed generation
-	floor uint32 // the oldest generation in the window
+	floor uint32 // the oldest generation held
+	reach uint32 // the oldest generation the window reaches back to
 	// gens counts the ids of each committed generation in the window,
 	// oldest first; total sums them.
 	gens  []genCount
@@ -104,7 +111,7 @@ const (
 )
 
 func newIDSet(limit int) *idSet {
-	s := &idSet{limit: limit, done: firstGenSeq, floor: firstGenSeq}
+	s := &idSet{limit: limit, done: firstGenSeq, floor: firstGenSeq, reach: firstGenSeq}
 	s.resize(1 << 12)
 	return s
 }
@@ -222,15 +229,18 @@ func (s *idSet) count(seq uint32, n int) {
 		s.gens = append(s.gens, genCount{seq, n})
 	}
 	s.total += n
-	for len(s.gens) > 1 && s.total-s.gens[0].n >= s.limit {
+	for len(s.gens) > 2 && s.total-s.gens[0].n-s.gens[1].n >= s.limit {
 		s.total -= s.gens[0].n
 		s.gens = s.gens[1:]
 	}
 	if s.limit <= 0 {
-		s.floor = seq + 1
+		s.floor, s.reach = seq+1, seq+1
 		return
 	}
-	s.floor = s.gens[0].seq
+	s.floor, s.reach = s.gens[0].seq, s.gens[0].seq
+	if len(s.gens) > 1 && s.total-s.gens[0].n >= s.limit {
+		s.reach = s.gens[1].seq
+	}
 }
 
 // drop forgets k if generation seq (which failed) claimed it.

@@ -30,6 +30,7 @@ func TestKeyOf(t *testing.T) {
 func TestIDSetForgetsTheOldest(t *testing.T) {
 	w := newIDSet(2)
 	a, b, c, d := keyOf("a"), keyOf("b"), keyOf("c"), keyOf("d")
+	e, f, g := keyOf("e"), keyOf("f"), keyOf("g")
 	require.Equal(t, idNew, w.claim(a, 2))
 	require.Equal(t, idPending, w.claim(a, 3)) // pending in generation 2
 	w.complete(2, 1)
@@ -37,12 +38,28 @@ func TestIDSetForgetsTheOldest(t *testing.T) {
 	require.Equal(t, idNew, w.claim(b, 3))
 	require.Equal(t, idNew, w.claim(c, 3))
 	w.complete(3, 2)
-	// Generation 3 alone holds 2 ids: generation 2 left the window.
-	require.Equal(t, idNew, w.state(a))
+	// Generation 3 alone holds 2 ids: the window reaches back to it, and
+	// holds generation 2 beyond, the edge.
+	require.Equal(t, uint32(3), w.reach)
+	require.Equal(t, idCommitted, w.state(a), "the edge generation is held")
 	require.Equal(t, idCommitted, w.state(b))
-	w.addCommitted(d)
+	w.addCommitted(d) // counted in generation 3, still the newest
 	require.Equal(t, idCommitted, w.state(d))
-	require.Equal(t, idCommitted, w.state(c))
+	require.Equal(t, idNew, w.claim(e, 4))
+	w.complete(4, 1)
+	// Generation 4 alone holds 1 id: the window still reaches back to 3.
+	require.Equal(t, uint32(3), w.reach)
+	require.Equal(t, idCommitted, w.state(a))
+	require.Equal(t, idNew, w.claim(f, 5))
+	require.Equal(t, idNew, w.claim(g, 5))
+	w.complete(5, 2)
+	// Generation 5 holds 2: the window reaches back to it, holds 4 beyond,
+	// and generations 2 and 3 have left.
+	require.Equal(t, uint32(5), w.reach)
+	require.Equal(t, idNew, w.state(a))
+	require.Equal(t, idNew, w.state(c))
+	require.Equal(t, idCommitted, w.state(e))
+	require.Equal(t, idCommitted, w.state(g))
 }
 
 // The table against a model (a map of stamps, the same window rule) under
@@ -67,7 +84,8 @@ func TestIDSetMatchesModel(t *testing.T) {
 			gens = append(gens, gc{seq, n})
 		}
 		total += n
-		for len(gens) > 1 && total-gens[0].n >= limit {
+		// The newest generations of at least limit ids, and one more.
+		for len(gens) > 2 && total-gens[0].n-gens[1].n >= limit {
 			total -= gens[0].n
 			gens = gens[1:]
 		}

@@ -111,36 +111,46 @@ func TestParquetLakeLateAfterRestart(t *testing.T) {
 // TestParquetLakeDuplicateAcrossWindowEdge is chaos_kill_lake's duplicate:
 // an event produced twice, at offsets 5 and 12. The first commit lands
 // 0..9; the second skips 12 as the id it landed at 5, and lands the rest.
-// After a restart whose id window is filled from the second commit alone
-// (its walk stops there), the window reaches back to offset 10: a replay
-// of 10..19 is checked by id, and 12's id was landed from below that
-// floor. Without the ids of the snapshot at the edge, 12 looked like a
-// late row never landed, and landed twice.
+// Then the id window reaches back only to the second commit (offset 10):
+// a replay of 10..19 is checked by id, and 12's id was landed from below
+// that floor. Without the ids of the generation at the edge, 12 looked
+// like a late row never landed, and landed twice: after a restart whose
+// window is filled from the second commit alone (its walk stops there),
+// and in a running writer whose window of 9 ids has let the first commit
+// go.
 func TestParquetLakeDuplicateAcrossWindowEdge(t *testing.T) {
-	dir := t.TempDir()
-	rows := testRows("window-edge", 20, 1)
-	rows[12] = rows[5] // produced again
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	withWindow := func(n string) func(*service.StreamBuilder) error {
-		return func(sb *service.StreamBuilder) error {
-			return sb.AddOutputYAML(lakeOutYAML(dir, "  dedupe_window: "+n+"\n"))
-		}
+	for _, restart := range []bool{true, false} {
+		t.Run(map[bool]string{true: "after a restart", false: "in a running writer"}[restart], func(t *testing.T) {
+			dir := t.TempDir()
+			rows := testRows("window-edge", 20, 1)
+			rows[12] = rows[5] // produced again
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			withWindow := func(n string) func(*service.StreamBuilder) error {
+				return func(sb *service.StreamBuilder) error {
+					return sb.AddOutputYAML(lakeOutYAML(dir, "  dedupe_window: "+n+"\n"))
+				}
+			}
+
+			window := "9" // the second commit's ids
+			if restart {
+				window = "100"
+			}
+			produce, stop := producerStream(t, nil, withWindow(window))
+			require.NoError(t, produce(ctx, lateBatchOf(rows, 0, 10)))
+			require.NoError(t, produce(ctx, lateBatchOf(rows, 10, 20)))
+			tbl := openLake(t, dir, S3Options{})
+			want := sorted(ids(append(rows[:12:12], rows[13:]...)))
+			require.Equal(t, want, fileIDs(t, tbl), "the second copy was skipped")
+			if restart {
+				require.NoError(t, stop())
+				produce, stop = producerStream(t, nil, withWindow("9"))
+			}
+			require.NoError(t, produce(ctx, lateBatchOf(rows, 10, 20)))
+			require.NoError(t, stop())
+			assert.Equal(t, want, fileIDs(t, tbl), "the replay lands nothing")
+		})
 	}
-
-	produce, stop := producerStream(t, nil, withWindow("100"))
-	require.NoError(t, produce(ctx, lateBatchOf(rows, 0, 10)))
-	require.NoError(t, produce(ctx, lateBatchOf(rows, 10, 20)))
-	require.NoError(t, stop())
-	tbl := openLake(t, dir, S3Options{})
-	want := sorted(ids(append(rows[:12:12], rows[13:]...)))
-	require.Equal(t, want, fileIDs(t, tbl), "the second copy was skipped")
-
-	// 9 ids: the second commit's, so the walk stops before the first.
-	produce, stop = producerStream(t, nil, withWindow("9"))
-	require.NoError(t, produce(ctx, lateBatchOf(rows, 10, 20)))
-	require.NoError(t, stop())
-	assert.Equal(t, want, fileIDs(t, tbl), "the replay lands nothing")
 }
 
 func TestKeepClaims(t *testing.T) {

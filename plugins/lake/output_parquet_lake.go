@@ -125,7 +125,7 @@ SELECT * FROM read_parquet('<path>/data/**/*.parquet', hive_partitioning = true)
 				Description("Parquet compression codec.").
 				Default("zstd"),
 			service.NewIntField(plFieldDedupeWindow).
-				Description("Skip a transaction_id seen among the last this many committed or pending ids, so an event produced twice (at two offsets, or with no Kafka metadata) lands once. 0 disables.").
+				Description("Skip a transaction_id seen among the last this many committed or pending ids (whole commits, and one commit more), so an event produced twice (at two offsets, or with no Kafka metadata) lands once. 0 disables.").
 				Default(100_000).Advanced(),
 			service.NewOutputField(plFieldDeadLetter).
 				Description("Where the messages that must not land go, as Kafka Connect's sinks send bad records to a dead-letter topic: those an earlier processor flagged with an error (as `transaction_validate` flags an invalid transaction, with its reason in `dlq_*` metadata) and those that are not transactions, which get the same `dlq_reason`, `dlq_field`, `dlq_error` and `dlq_source_*` metadata here. A batch is acknowledged once its rows are committed and its dead letters written; if this output fails, the batch is nacked, and when it comes again its committed rows are skipped. It does in the output what a `fallback` over `reject_errored` does in the config, without the per-message copies those brokers make (`pipelines/lake.yaml`). Without it, a message that is not a transaction fails its batch, and a flagged one is written like any other (wrap the output in `reject_errored` to refuse those).").
@@ -408,7 +408,7 @@ func (o *lakeOutput) Connect(ctx context.Context) error {
 		// RecentIDs may have loaded a newer table than offs.
 		loaded, _ := tbl.lastPositions()
 		o.floors = newIDFloors(floor, offs.Merge(loaded))
-		o.lateFrom = o.floors.floor(o.ids.floor)
+		o.lateFrom = o.floors.floor(o.ids.reach)
 	}
 	o.open = o.newGenLocked(nil)
 	o.wake = make(chan struct{}, 1)
