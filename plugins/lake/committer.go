@@ -342,13 +342,29 @@ func (o *lakeOutput) commit(g *gen) {
 	var files []DataFile
 	var base Offsets // the table's offsets under g's snapshot
 	backoff := 100 * time.Millisecond
+	var holds func([]idKey) (idKey, bool)
+	if o.cfg.dedupeWindow > 0 && g.rows > 0 {
+		holds = func(foreign []idKey) (idKey, bool) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if k, ok := o.ids.takenFrom(g.seq); ok {
+				return k, true
+			}
+			for _, k := range foreign {
+				if o.ids.claimedBy(k, g.seq) {
+					return k, true
+				}
+			}
+			return idKey{}, false
+		}
+	}
 	for err == nil {
 		if files == nil && g.rows > 0 {
 			files, err = o.tbl.writeGroups(o.ctx, g.parts, o.cfg.write)
 		}
 		wrote = time.Since(start)
 		if err == nil {
-			base, err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.maxTS, g.floor, barrier)
+			base, err = o.tbl.appendFenced(o.ctx, files, g.offsets, g.maxTS, g.floor, barrier, holds)
 		}
 		if err == nil || o.ctx.Err() != nil || errors.As(err, new(*FencedError)) {
 			break

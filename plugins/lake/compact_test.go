@@ -643,7 +643,7 @@ func TestCompactAppendDuringCompaction(t *testing.T) {
 		once = true
 		files, err := writer.WriteFiles(ctx, late, WriteOptions{})
 		require.NoError(t, err)
-		require.NoError(t, errOnly(writer.appendFenced(ctx, files, Offsets{"tx": {0: 42}}, Offsets{"tx": {0: 1_700_000_000_000}}, nil, nil)))
+		require.NoError(t, errOnly(writer.appendFenced(ctx, files, Offsets{"tx": {0: 42}}, Offsets{"tx": {0: 1_700_000_000_000}}, nil, nil, nil)))
 	}
 	rep, err := Compact(ctx, comp, o)
 	require.NoError(t, err)

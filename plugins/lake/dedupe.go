@@ -87,6 +87,9 @@ type idSet struct {
 	// oldest first; total sums them.
 	gens  []genCount
 	total int
+	// taken are pending generations that hold an id another writer
+	// landed meanwhile (one of them each).
+	taken map[uint32]idKey
 }
 
 type idSlot struct {
@@ -155,6 +158,18 @@ func (s *idSet) state(k idKey) int {
 	return idPending
 }
 
+// claimedBy reports whether generation seq claimed k and still holds it.
+func (s *idSet) claimedBy(k idKey, seq uint32) bool {
+	return s.slots[s.probe(k)].gen == seq
+}
+
+// takenFrom returns an id of generation seq that another writer landed
+// while seq was pending (addCommitted).
+func (s *idSet) takenFrom(seq uint32) (idKey, bool) {
+	k, ok := s.taken[seq]
+	return k, ok
+}
+
 // claim returns k's state; a new k is stamped with generation seq.
 func (s *idSet) claim(k idKey, seq uint32) int {
 	i := s.probe(k)
@@ -197,7 +212,9 @@ func (s *idSet) live() int {
 // at start). An id still pending in a generation of this writer becomes
 // committed too: should that generation be fenced, dropping its ids must
 // not forget one that another writer landed, as a replay of it below the
-// committed offset is then told by its id (late.go).
+// committed offset is then told by its id (late.go). That generation is
+// noted as taken: it holds a row another writer landed, and must not
+// commit it.
 func (s *idSet) addCommitted(k idKey) {
 	if s.limit <= 0 {
 		return
@@ -206,7 +223,12 @@ func (s *idSet) addCommitted(k idKey) {
 	case idCommitted:
 		return
 	case idPending:
-		s.slots[s.probe(k)].gen = s.done
+		i := s.probe(k)
+		if s.taken == nil {
+			s.taken = map[uint32]idKey{}
+		}
+		s.taken[s.slots[i].gen] = k
+		s.slots[i].gen = s.done
 	default:
 		s.claim(k, s.done)
 	}
@@ -217,6 +239,7 @@ func (s *idSet) addCommitted(k idKey) {
 // ids are committed; then the oldest generations leave the window while
 // the newer ones hold at least limit ids.
 func (s *idSet) complete(seq uint32, n int) {
+	delete(s.taken, seq)
 	s.done = seq
 	s.count(seq, n)
 }

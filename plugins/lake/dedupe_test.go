@@ -175,8 +175,14 @@ func TestIDSetForeignWhilePending(t *testing.T) {
 	require.Equal(t, idPending, s.state(k))
 	s.addCommitted(k) // ...and the ids the other writer landed are read
 	require.Equal(t, idCommitted, s.state(k))
+	taken, ok := s.takenFrom(open)
+	require.True(t, ok, "the open generation holds a row another writer landed: its commit must be fenced")
+	require.Equal(t, k, taken)
 	s.drop(k, open) // the open generation is fenced too
 	require.Equal(t, idCommitted, s.state(k), "an id another writer landed is forgotten")
+	s.complete(open, 0)
+	_, ok = s.takenFrom(open)
+	require.False(t, ok, "a completed generation is no longer noted")
 }
 
 // parseUUID accepts exactly the canonical lower-case form, with every byte

@@ -336,12 +336,12 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 
 	fa, err := a.WriteFiles(ctx, testRows("fa", 20, 1), WriteOptions{})
 	require.NoError(t, err)
-	require.NoError(t, errOnly(a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, nil, Offsets{"tx": {0: 0}}, nil)))
+	require.NoError(t, errOnly(a.appendFenced(ctx, fa, Offsets{"tx": {0: 100}}, nil, Offsets{"tx": {0: 0}}, nil, nil)))
 
 	// b read partition 0 from offset 40 before a's commit landed.
 	fb, err := b.WriteFiles(ctx, testRows("fb", 10, 1), WriteOptions{})
 	require.NoError(t, err)
-	_, err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, nil, Offsets{"tx": {0: 40}}, nil)
+	_, err = b.appendFenced(ctx, fb, Offsets{"tx": {0: 60}}, nil, Offsets{"tx": {0: 40}}, nil, nil)
 	var fenced *FencedError
 	require.ErrorAs(t, err, &fenced)
 	assert.Equal(t, int64(100), fenced.Committed)
@@ -349,7 +349,7 @@ func TestAppendFencedAfterRebalance(t *testing.T) {
 	assert.Equal(t, sorted(ids(testRows("fa", 20, 1))), fileIDs(t, a))
 
 	// From the committed offset on, and on other partitions, b commits.
-	require.NoError(t, errOnly(b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, nil, Offsets{"tx": {0: 100, 1: 0}}, nil)))
+	require.NoError(t, errOnly(b.appendFenced(ctx, fb, Offsets{"tx": {0: 120, 1: 5}}, nil, Offsets{"tx": {0: 100, 1: 0}}, nil, nil)))
 	offs, err := a.Offsets(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, Offsets{"tx": {0: 120, 1: 5}}, offs)
@@ -374,7 +374,7 @@ func TestParquetLakeFencedHoleNotPassedOver(t *testing.T) {
 	landB := func(lo, hi int) error {
 		files, err := b.WriteFiles(ctx, rows[lo:hi], WriteOptions{})
 		require.NoError(t, err)
-		return errOnly(b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, nil, Offsets{"tx": {0: int64(lo)}}, nil))
+		return errOnly(b.appendFenced(ctx, files, Offsets{"tx": {0: int64(hi)}}, nil, Offsets{"tx": {0: int64(lo)}}, nil, nil))
 	}
 
 	require.NoError(t, produce(ctx, batchOf(0, 10)))

@@ -153,6 +153,39 @@ func TestParquetLakeDuplicateAcrossWindowEdge(t *testing.T) {
 	}
 }
 
+// TestParquetLakeForeignDuplicateFencesCommit is chaos_rebalance's
+// duplicate: an event produced twice, at offsets 5 and 12 of a partition
+// that a rebalance moves from writer A to writer B. A lands the first copy
+// (0..9); B, which has not read A's ids since, is then given 10..14. Its
+// offsets are past A's, so no offset fences it, and the second copy
+// landed. B's commit now reads the ids other writers appended since it
+// last looked, finds the copy among its own, and is fenced: the batch is
+// nacked, and its replay skips the copy.
+func TestParquetLakeForeignDuplicateFencesCommit(t *testing.T) {
+	dir := t.TempDir()
+	rows := testRows("foreign-dup", 15, 1)
+	rows[12] = rows[5] // produced again
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	sendB, stopB := producerStream(t, nil, toLake(dir))
+	sendA, stopA := producerStream(t, nil, toLake(dir))
+	require.NoError(t, sendA(ctx, lateBatchOf(rows, 0, 10)))
+	require.NoError(t, stopA())
+
+	err := sendB(ctx, lateBatchOf(rows, 10, 15))
+	require.Error(t, err, "B's commit holds an id A landed")
+	assert.Contains(t, err.Error(), "landed by another writer")
+	require.NoError(t, sendB(ctx, lateBatchOf(rows, 10, 15)), "the replay")
+	require.NoError(t, stopB())
+
+	tbl := openLake(t, dir, S3Options{})
+	assert.Equal(t, sorted(ids(append(rows[:12:12], rows[13:]...))), fileIDs(t, tbl), "every id once")
+	offs, err := tbl.Offsets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(15), offs["tx"][0])
+}
+
 func TestKeepClaims(t *testing.T) {
 	for _, tc := range []struct {
 		name               string

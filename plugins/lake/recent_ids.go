@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -73,37 +74,57 @@ func (t *Table) RecentIDs(ctx context.Context, n int) (ids []idKey, floor Offset
 
 // ForeignIDs returns the ids that other writers appended between the
 // snapshot of the last RecentIDs or ForeignIDs call and the most recently
-// loaded table state, oldest first. A writer calls it after each commit
-// (which loads the table), so an event that another writer landed, and
-// that comes again after a rebalance moved its partition here, lands once.
-// Before any RecentIDs call it returns nothing. An error means that some of
-// those ids could not be read (a file, or the walk's bound): the ids that
-// could are returned, and the next call starts after this one all the same,
-// so the writer must stop trusting its window below the loaded offsets.
+// loaded table state, oldest first, with those a commit read meanwhile
+// (readForeign). A writer calls it after each commit (which loads the
+// table), so an event that another writer landed, and that comes again
+// after a rebalance moved its partition here, lands once. Before any
+// RecentIDs call it returns nothing. An error means that some of those ids
+// could not be read (a file, or the walk's bound): the ids that could are
+// returned, and the next call starts after this one all the same, so the
+// writer must stop trusting its window below the loaded offsets.
 func (t *Table) ForeignIDs(ctx context.Context) ([]idKey, error) {
 	t.mu.Lock()
-	tbl, since, tracked := t.tbl, t.idsThrough, t.idsTracked
+	tbl := t.tbl
+	t.mu.Unlock()
+	t.readForeign(ctx, tbl)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids, err := t.foreign, t.foreignErr
+	t.foreign, t.foreignErr = nil, nil
+	return ids, err
+}
+
+// readForeign reads the ids other writers appended since the last read up
+// to tbl's current snapshot, and keeps them, and any error, for the next
+// ForeignIDs call.
+func (t *Table) readForeign(ctx context.Context, tbl *table.Table) {
+	t.mu.Lock()
+	since, tracked := t.idsThrough, t.idsTracked
 	t.mu.Unlock()
 	if tbl == nil || !tracked {
-		return nil, nil
+		return
 	}
 	cur := tbl.CurrentSnapshot()
 	if cur == nil || cur.SnapshotID == since {
-		return nil, nil
+		return
 	}
 	ctx = t.ctx(ctx)
+	var ids []idKey
 	fs, err := t.fs(ctx, tbl)
-	if err != nil {
-		return nil, err
+	var edge *table.Snapshot
+	if err == nil {
+		ids, edge, err = t.appendedIDs(ctx, fs, tbl, cur,
+			func(s *table.Snapshot) bool { return s.Summary.Properties[PropWriterID] != t.writerID },
+			func(s *table.Snapshot, _ int) bool { return s.SnapshotID == since })
 	}
-	ids, edge, err := t.appendedIDs(ctx, fs, tbl, cur,
-		func(s *table.Snapshot) bool { return s.Summary.Properties[PropWriterID] != t.writerID },
-		func(s *table.Snapshot, _ int) bool { return s.SnapshotID == since })
 	if err == nil && edge != nil && edge.SnapshotID != since {
 		err = fmt.Errorf("the history since snapshot %d is longer than %d snapshots, or expired", since, maxWarmSnapshots)
 	}
+	t.mu.Lock()
+	t.foreign = append(t.foreign, ids...)
+	t.foreignErr = errors.Join(t.foreignErr, err)
+	t.mu.Unlock()
 	t.setIDsThrough(cur)
-	return ids, err
 }
 
 func (t *Table) setIDsThrough(s *table.Snapshot) {

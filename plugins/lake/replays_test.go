@@ -76,8 +76,8 @@ func TestMaxTimestampsCommitted(t *testing.T) {
 		require.NoError(t, err)
 		return offs, ts
 	}
-	require.NoError(t, errOnly(tbl.appendFenced(ctx, nil, Offsets{"tx": {0: 10, 1: 20}}, Offsets{"tx": {0: 1_000, 1: 2_000}}, nil, nil)))
-	require.NoError(t, errOnly(tbl.appendFenced(ctx, nil, Offsets{"tx": {0: 30}}, Offsets{"tx": {0: 3_000}}, nil, nil)))
+	require.NoError(t, errOnly(tbl.appendFenced(ctx, nil, Offsets{"tx": {0: 10, 1: 20}}, Offsets{"tx": {0: 1_000, 1: 2_000}}, nil, nil, nil)))
+	require.NoError(t, errOnly(tbl.appendFenced(ctx, nil, Offsets{"tx": {0: 30}}, Offsets{"tx": {0: 3_000}}, nil, nil, nil)))
 	offs, ts := positions()
 	require.Equal(t, Offsets{"tx": {0: 30, 1: 20}}, offs)
 	require.Equal(t, Offsets{"tx": {0: 3_000, 1: 2_000}}, ts)

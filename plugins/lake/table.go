@@ -108,6 +108,11 @@ type Table struct {
 	// idsTracked.
 	idsThrough int64
 	idsTracked bool
+	// foreign are ids other writers appended that a commit read
+	// (readForeign) and ForeignIDs has not handed out yet; foreignErr
+	// says some could not be read.
+	foreign    []idKey
+	foreignErr error
 }
 
 // Open opens the lake at loc, creating the Iceberg table
@@ -508,7 +513,7 @@ func (t *Table) landed(ctx context.Context, commitID string) (bool, error) {
 // conflict with a concurrent commit is retried against the reloaded table,
 // re-merging the offsets. With no files and no offsets it does nothing.
 func (t *Table) Append(ctx context.Context, files []DataFile, offsets Offsets) error {
-	_, err := t.appendFenced(ctx, files, offsets, nil, nil, nil)
+	_, err := t.appendFenced(ctx, files, offsets, nil, nil, nil, nil)
 	return err
 }
 
@@ -528,9 +533,15 @@ type FencedError struct {
 	Current Offsets
 	// CurrentMaxTS are the table's max timestamps, of the same snapshot.
 	CurrentMaxTS Offsets
+	// ID, when set, is a transaction id of this commit that another
+	// writer landed meanwhile (Topic and the offsets are then unset).
+	ID string
 }
 
 func (e *FencedError) Error() string {
+	if e.ID != "" {
+		return fmt.Sprintf("lake: transaction %s of this commit was landed by another writer meanwhile", e.ID)
+	}
 	if e.Hole >= 0 {
 		return fmt.Sprintf("lake: %s/%d: offset %d, which a fenced commit held, is not landed yet (the table is at %d); committing would pass over it",
 			e.Topic, e.Partition, e.Hole, e.Committed)
@@ -541,10 +552,14 @@ func (e *FencedError) Error() string {
 
 // appendFenced is Append that first checks, on the very snapshot it commits
 // on top of, that no other writer committed past floor (the lowest offset
-// of the rows being appended, per partition), and that the table has
-// passed every offset in barrier (see holes). base is the offsets of that
+// of the rows being appended, per partition), that the table has passed
+// every offset in barrier (see holes), and, when holds is set, that no
+// other writer landed an id of these rows since the writer last read
+// theirs (holds reports the first of the given ids that the rows have):
+// after a rebalance, the new owner of a partition may be given the copy of
+// an event the old owner has just landed. base is the offsets of that
 // snapshot, when the append commits.
-func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, maxTS, floor, barrier Offsets) (base Offsets, err error) {
+func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, maxTS, floor, barrier Offsets, holds func([]idKey) (idKey, bool)) (base Offsets, err error) {
 	if len(files) == 0 && len(offsets) == 0 {
 		return nil, nil
 	}
@@ -566,6 +581,16 @@ func (t *Table) appendFenced(ctx context.Context, files []DataFile, offsets, max
 			}
 			if next <= e.NextOffset {
 				return &FencedError{Topic: e.Topic, Partition: e.Partition, Floor: -1, Committed: next, Hole: e.NextOffset, Current: cur, CurrentMaxTS: curTS}
+			}
+		}
+		if holds != nil {
+			t.readForeign(ctx, tbl)
+			t.mu.Lock()
+			foreign := t.foreign
+			t.mu.Unlock()
+			if k, ok := holds(foreign); ok {
+				id, _ := uuid.FromBytes(k[:])
+				return &FencedError{Floor: -1, Committed: -1, Hole: -1, Current: cur, CurrentMaxTS: curTS, ID: id.String()}
 			}
 		}
 		mergedTS := curTS.Merge(maxTS)
