@@ -64,13 +64,14 @@ var hexVal = func() (t [256]byte) {
 // known. The generation held beyond it knows the ids that rows just above
 // the reach were skipped against (an event produced twice, the copies a
 // commit apart), so that a replay of such a copy is not taken for a late
-// row. It
-// is an open-addressing table (linear probing) over the 16-byte keys,
+// row.
+//
+// It is an open-addressing table (linear probing) over the 16-byte keys,
 // which are random enough to index it (the hash folds both halves, for
 // time-ordered UUIDv7 ids). Every id is stamped with the sequence number of
 // the generation that claimed it; generations complete in order, so a
 // stamp tells by itself whether its id is pending (above done), committed
-// within the window (from floor to done) or forgotten (below floor).
+// (from floor to done) or forgotten (below floor).
 // Claiming an id is one probe; committing a generation moves done, and a
 // generation leaving the window moves floor, without touching its ids.
 // Forgotten ids stay until their slot is claimed again or the table is

@@ -109,9 +109,11 @@ func (t *Table) readForeign(ctx context.Context, tbl *table.Table) {
 		return
 	}
 	ctx = t.ctx(ctx)
-	var ids []idKey
+	var (
+		ids  []idKey
+		edge *table.Snapshot
+	)
 	fs, err := t.fs(ctx, tbl)
-	var edge *table.Snapshot
 	if err == nil {
 		ids, edge, err = t.appendedIDs(ctx, fs, tbl, cur,
 			func(s *table.Snapshot) bool { return s.Summary.Properties[PropWriterID] != t.writerID },
