@@ -37,10 +37,7 @@ parquet_lake:
 	for b := range bursts {
 		for p := range perBurst {
 			first := (b*perBurst + p) * rowsPerBatch
-			batch := make(service.MessageBatch, rowsPerBatch)
-			for i := range batch {
-				batch[i] = service.NewMessage(rows[first+i].AppendJSON(nil))
-			}
+			batch := rowsBatch(rows[first : first+rowsPerBatch])
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -254,11 +254,7 @@ func TestParquetLakeDedupeAfterOtherWriter(t *testing.T) {
 	// one of A's commits.
 	send := func(rows []txn.Transaction) {
 		t.Helper()
-		batch := make(service.MessageBatch, len(rows))
-		for i := range rows {
-			batch[i] = service.NewMessage(rows[i].AppendJSON(nil))
-		}
-		require.NoError(t, produce(ctx, batch))
+		require.NoError(t, produce(ctx, rowsBatch(rows)))
 	}
 
 	send(y1)

@@ -111,11 +111,7 @@ func TestStreamValidateChangeLake(t *testing.T) {
 	}, toLake(dir))
 	ctx := context.Background()
 	for i := 0; i < len(rows); i += 100 {
-		batch := make(service.MessageBatch, 0, 100)
-		for j := i; j < i+100; j++ {
-			batch = append(batch, service.NewMessage(rows[j].AppendJSON(nil)))
-		}
-		require.NoError(t, send(ctx, batch))
+		require.NoError(t, send(ctx, rowsBatch(rows[i:i+100])))
 	}
 	stop()
 

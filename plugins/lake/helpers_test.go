@@ -90,6 +90,15 @@ func kafkaMessage(row *txn.Transaction, topic string, partition int32, offset in
 	return m
 }
 
+// rowsBatch is rs in wire form, one message each, without Kafka metadata.
+func rowsBatch(rs []txn.Transaction) service.MessageBatch {
+	b := make(service.MessageBatch, len(rs))
+	for i := range rs {
+		b[i] = service.NewMessage(rs[i].AppendJSON(nil))
+	}
+	return b
+}
+
 // txBatch is rs at offsets first.. of partition 0 of topic tx.
 func txBatch(rs []txn.Transaction, first int64) service.MessageBatch {
 	b := make(service.MessageBatch, len(rs))
