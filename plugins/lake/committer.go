@@ -33,8 +33,10 @@ type gen struct {
 	bytes   int64
 	batches int // batches waiting on this generation
 	first   time.Time
-	done    chan struct{}
-	err     error
+	// oldestTS is the earliest Kafka timestamp (ms) of its rows; -1: none.
+	oldestTS int64
+	done     chan struct{}
+	err      error
 }
 
 // newGen starts a generation sized like prev (nil: none), so that its id
@@ -43,12 +45,13 @@ type gen struct {
 // from one commit to the next.
 func newGen(prev *gen, seq uint32) *gen {
 	g := &gen{
-		parts:   map[string]*partBuf{},
-		offsets: Offsets{},
-		floor:   Offsets{},
-		maxTS:   Offsets{},
-		done:    make(chan struct{}),
-		seq:     seq,
+		parts:    map[string]*partBuf{},
+		offsets:  Offsets{},
+		floor:    Offsets{},
+		maxTS:    Offsets{},
+		done:     make(chan struct{}),
+		seq:      seq,
+		oldestTS: -1,
 	}
 	if prev == nil {
 		return g
@@ -75,6 +78,20 @@ func (o *lakeOutput) newGenLocked(prev *gen) *gen {
 type partBuf struct {
 	rows  []*txn.Transaction
 	bytes int64
+}
+
+// visibleDelay is how long g's oldest row waited, at now, to be visible:
+// from its Kafka timestamp, or from when g's first batch reached the
+// output if that was earlier (rows without a timestamp, or a producer
+// whose clock runs ahead). Never negative.
+func (g *gen) visibleDelay(now time.Time) time.Duration {
+	from := g.first
+	if g.oldestTS >= 0 {
+		if t := time.UnixMilli(g.oldestTS); t.Before(from) {
+			from = t
+		}
+	}
+	return max(now.Sub(from), 0)
 }
 
 func (g *gen) pending() bool { return g.rows > 0 || len(g.offsets) > 0 }
@@ -211,6 +228,9 @@ func (o *lakeOutput) add(_ context.Context, d *decoded) (*gen, error) {
 		}
 		p.rows = append(p.rows, it.t)
 		p.bytes += it.bytes
+		if it.ts >= 0 && (it.ts < g.oldestTS || g.oldestTS < 0) {
+			g.oldestTS = it.ts
+		}
 		g.rows++
 		g.bytes += it.bytes
 		wait = true
@@ -393,6 +413,9 @@ func (o *lakeOutput) commit(g *gen) {
 	} else if err == nil {
 		o.log.Debugf("parquet_lake: committed %d rows of %d batches in %d files in %s (written in %s, %s after the first batch)", g.rows, g.batches, len(files), time.Since(start).Round(time.Millisecond), wrote.Round(time.Millisecond), start.Sub(g.first).Round(time.Millisecond))
 		o.m.commitTime.Timing(time.Since(start).Nanoseconds())
+		if g.rows > 0 {
+			o.m.visibleDelay.Timing(g.visibleDelay(time.Now()).Nanoseconds())
+		}
 		o.m.commits.Incr(1)
 		o.m.rows.Incr(int64(g.rows))
 		o.m.files.Incr(int64(len(files)))

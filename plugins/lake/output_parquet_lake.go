@@ -41,11 +41,16 @@ const (
 
 // Metric names of the parquet_lake output.
 const (
-	MetricRows           = "lake_rows_total"
-	MetricBytes          = "lake_bytes_total"
-	MetricFiles          = "lake_files_total"
-	MetricCommits        = "lake_commits_total"
-	MetricCommitSeconds  = "lake_commit_seconds"
+	MetricRows          = "lake_rows_total"
+	MetricBytes         = "lake_bytes_total"
+	MetricFiles         = "lake_files_total"
+	MetricCommits       = "lake_commits_total"
+	MetricCommitSeconds = "lake_commit_seconds"
+	// MetricVisibleDelay is, per commit that lands rows, how long its
+	// oldest row took from its Kafka timestamp (without one, from reaching
+	// the output) to being visible in the table: the table's staleness
+	// as readers see it.
+	MetricVisibleDelay   = "lake_visible_delay_seconds"
 	MetricOpenPartitions = "lake_open_partitions"
 	MetricBufferedBytes  = "lake_buffered_bytes"
 	MetricSkipped        = "lake_skipped_committed_total"
@@ -289,7 +294,7 @@ func parseLakeConfig(conf *service.ParsedConfig) (c lakeConfig, err error) {
 
 type lakeMetrics struct {
 	rows, bytes, files, commits, skipped, dups, late, fenced, dead *service.MetricCounter
-	commitTime                                                     *service.MetricTimer
+	commitTime, visibleDelay                                       *service.MetricTimer
 	openParts, buffered                                            *service.MetricGauge
 }
 
@@ -336,18 +341,19 @@ func newParquetLakeOutput(conf *service.ParsedConfig, mgr *service.Resources) (*
 		cfg: cfg,
 		log: mgr.Logger(),
 		m: lakeMetrics{
-			rows:       m.NewCounter(MetricRows),
-			bytes:      m.NewCounter(MetricBytes),
-			files:      m.NewCounter(MetricFiles),
-			commits:    m.NewCounter(MetricCommits),
-			skipped:    m.NewCounter(MetricSkipped),
-			dups:       m.NewCounter(MetricDuplicates),
-			late:       m.NewCounter(MetricLate),
-			fenced:     m.NewCounter(MetricFenced),
-			dead:       m.NewCounter(MetricDeadLettered),
-			commitTime: m.NewTimer(MetricCommitSeconds),
-			openParts:  m.NewGauge(MetricOpenPartitions),
-			buffered:   m.NewGauge(MetricBufferedBytes),
+			rows:         m.NewCounter(MetricRows),
+			bytes:        m.NewCounter(MetricBytes),
+			files:        m.NewCounter(MetricFiles),
+			commits:      m.NewCounter(MetricCommits),
+			skipped:      m.NewCounter(MetricSkipped),
+			dups:         m.NewCounter(MetricDuplicates),
+			late:         m.NewCounter(MetricLate),
+			fenced:       m.NewCounter(MetricFenced),
+			dead:         m.NewCounter(MetricDeadLettered),
+			commitTime:   m.NewTimer(MetricCommitSeconds),
+			visibleDelay: m.NewTimer(MetricVisibleDelay),
+			openParts:    m.NewGauge(MetricOpenPartitions),
+			buffered:     m.NewGauge(MetricBufferedBytes),
 		},
 	}
 	// Counters that may stay at zero are still exported from the start, so
