@@ -1,6 +1,7 @@
 package lake_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -52,7 +53,8 @@ import (
 // pipeline alone. The CPU time the process used over the timed run is
 // reported per million events: the machine is shared, and CPU per event
 // varies less than wall time. TRSTREAM_BENCH_E2E_CPUPROFILE=file profiles
-// the timed run.
+// the timed run. TRSTREAM_BENCH_E2E_COMPRESSION sets the producer's codec
+// (default none; pipelines/ingest.yaml uses zstd, whose cost it measures).
 //
 //	TRSTREAM_BENCH_E2E=1 [TRSTREAM_BENCH_E2E_ROWS=2000000] \
 //	  go test ./plugins/lake -run TestE2ELakeThroughput -v -timeout 30m
@@ -105,14 +107,14 @@ output:
     seed_brokers: [ %q ]
     topic: %s
     key: ${! meta("kafka_key") }
-    compression: none
+    compression: %s
     max_in_flight: 16
     batching:
       count: 1024
       period: 50ms
 logger:
   level: warn
-`, rows, start.Format(time.RFC3339), broker, topic))
+`, rows, start.Format(time.RFC3339), broker, topic, cmp.Or(os.Getenv("TRSTREAM_BENCH_E2E_COMPRESSION"), "none")))
 
 	// pipelines/lake.yaml itself, with the broker and lake filled in
 	// (TRSTREAM_BENCH_E2E_PIPELINE names another file, to compare configs).
