@@ -74,7 +74,8 @@ func runCompact(c *cli.Context) error {
 		return err
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(compactMemoryLimit)
+		// Lower than a container's limit (gcpolicy), never higher.
+		debug.SetMemoryLimit(min(debug.SetMemoryLimit(-1), compactMemoryLimit))
 	}
 	tbl, err := openLakeTable(c)
 	if err != nil {

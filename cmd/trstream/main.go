@@ -10,9 +10,10 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	// Keeps the collector's heap goal at 64 MiB or more from the start;
-	// GOGC in the environment turns it off.
-	_ "github.com/trstream/trstream/internal/gcfloor"
+	// The collector's policy from the start: a heap goal of 64 MiB or
+	// more, GOGC 150 above it (GOGC in the environment turns both off),
+	// and GOMEMLIMIT at 90% of a container's memory limit.
+	_ "github.com/trstream/trstream/internal/gcpolicy"
 	_ "github.com/trstream/trstream/plugins"
 )
 

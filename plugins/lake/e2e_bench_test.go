@@ -30,9 +30,9 @@ import (
 
 	// The components pipelines/lake.yaml and the producer name (the
 	// metrics section names the prometheus exporter), and, as in the
-	// trstream binary, the collector's heap floor and the tracer that
-	// starts no span.
-	_ "github.com/trstream/trstream/internal/gcfloor"
+	// trstream binary, the collector's policy and the tracer that starts
+	// no span.
+	_ "github.com/trstream/trstream/internal/gcpolicy"
 	_ "github.com/trstream/trstream/plugins/generator"
 	_ "github.com/trstream/trstream/plugins/nooptracer"
 	_ "github.com/trstream/trstream/plugins/prometheus"

@@ -13,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	// As in the trstream binary, so that the stream benchmarks' profiles
-	// show what it spends: the collector's heap floor and the tracer that
+	// show what it spends: the collector's policy and the tracer that
 	// starts no span.
-	_ "github.com/trstream/trstream/internal/gcfloor"
+	_ "github.com/trstream/trstream/internal/gcpolicy"
 	_ "github.com/trstream/trstream/plugins/nooptracer"
 )
 
