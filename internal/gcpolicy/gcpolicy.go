@@ -59,16 +59,19 @@ const maxPercent = 10_000
 // Active reports whether the floor is in force (GOGC was not set).
 var Active bool
 
-// MemoryLimit is the Go heap's soft limit after start-up: 90% of the
-// cgroup's memory limit, what GOMEMLIMIT says, or math.MaxInt64 (none).
-var MemoryLimit int64
+// memoryLimit is the Go heap's soft limit after start-up: 90% of the
+// cgroup's memory limit, what GOMEMLIMIT says, or math.MaxInt64 (none). It
+// is what automemlimit returned, kept beside the runtime's copy because
+// without a cgroup limit the runtime shows the same value whether or not
+// it was called (tests).
+var memoryLimit int64
 
-// MemoryLimitErr is why the cgroup's limit could not be read, if it could
+// memoryLimitErr is why the cgroup's limit could not be read, if it could
 // not (the limit is then left as it was).
-var MemoryLimitErr error
+var memoryLimitErr error
 
 func init() {
-	MemoryLimit, MemoryLimitErr = memlimit.Set(memlimit.WithRatio(memoryLimitRatio))
+	memoryLimit, memoryLimitErr = memlimit.Set(memlimit.WithRatio(memoryLimitRatio))
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}

@@ -79,8 +79,8 @@ func TestPolicy(t *testing.T) {
 		return
 	case "memlimit":
 		// GOMEMLIMIT in the environment wins over the cgroup's limit.
-		if MemoryLimit != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
-			t.Fatalf("MemoryLimit %d, runtime's %d, want 300 MiB", MemoryLimit, debug.SetMemoryLimit(-1))
+		if memoryLimit != 300<<20 || debug.SetMemoryLimit(-1) != 300<<20 {
+			t.Fatalf("memoryLimit %d, runtime's %d, want 300 MiB", memoryLimit, debug.SetMemoryLimit(-1))
 		}
 		return
 	case "cgroup":
@@ -93,8 +93,8 @@ func TestPolicy(t *testing.T) {
 		case !errors.Is(err, memlimit.ErrNoLimit):
 			t.Skipf("cgroup not readable here: %v", err)
 		}
-		if MemoryLimitErr != nil || MemoryLimit != want || debug.SetMemoryLimit(-1) != want {
-			t.Fatalf("MemoryLimit %d (%v), runtime's %d, want %d (cgroup: %d, %v)", MemoryLimit, MemoryLimitErr, debug.SetMemoryLimit(-1), want, limit, err)
+		if memoryLimitErr != nil || memoryLimit != want || debug.SetMemoryLimit(-1) != want {
+			t.Fatalf("memoryLimit %d (%v), runtime's %d, want %d (cgroup: %d, %v)", memoryLimit, memoryLimitErr, debug.SetMemoryLimit(-1), want, limit, err)
 		}
 		return
 	}
